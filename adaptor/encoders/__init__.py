@@ -1,0 +1,1 @@
+"""Frozen encoders: a registry keyed by config, local or packaged weights, and an identity hash."""

@@ -1,0 +1,1 @@
+"""Downstream evaluation at label fractions: subsets, heads on frozen features, metrics."""

@@ -1,0 +1,89 @@
+"""Train a head on frozen features with early stopping on the validation metric; test once."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from adaptor.evaluate.metrics import classification_metrics, primary_metric
+from adaptor.model.heads import make_head
+
+
+@dataclass(frozen=True)
+class HeadSettings:
+    head: str = "mlp"
+    lr: float = 5e-4
+    weight_decay: float = 1e-4
+    batch_size: int = 128
+    max_epochs: int = 100
+    patience: int = 10
+
+
+def _outputs(task: str, n_classes: int) -> int:
+    return n_classes if task in ("multiclass", "multilabel") else 1
+
+
+def _loss(task: str) -> nn.Module:
+    return nn.CrossEntropyLoss() if task == "multiclass" else nn.BCEWithLogitsLoss()
+
+
+def _scores(task: str, head: nn.Module, features: torch.Tensor) -> np.ndarray:
+    head.eval()
+    with torch.no_grad():
+        logits = head(features)
+    return (logits.softmax(-1) if task == "multiclass" else logits.sigmoid()).numpy()
+
+
+def _targets(task: str, labels: torch.Tensor) -> torch.Tensor:
+    return labels[:, 0].long() if task == "multiclass" else labels
+
+
+def train_and_test(
+    task: str,
+    classes: tuple[str, ...],
+    train: tuple[np.ndarray, np.ndarray],
+    val: tuple[np.ndarray, np.ndarray],
+    test: tuple[np.ndarray, np.ndarray],
+    settings: HeadSettings,
+    seed: int,
+) -> dict[str, object]:
+    """Fit on ``train``, select the epoch by the validation metric, evaluate ``test`` once."""
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    train_x, train_y = (torch.from_numpy(a).float() for a in train)
+    val_x, val_y = (torch.from_numpy(a).float() for a in val)
+    head = make_head(settings.head, train_x.shape[1], _outputs(task, len(classes)))
+    optimiser = torch.optim.AdamW(head.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    criterion = _loss(task)
+    metric = primary_metric(task)
+    best_value, best_epoch, best_state = -np.inf, -1, copy.deepcopy(head.state_dict())
+    for epoch in range(settings.max_epochs):
+        head.train()
+        order = torch.randperm(len(train_x), generator=generator)
+        for start in range(0, len(order), settings.batch_size):
+            index = order[start : start + settings.batch_size]
+            if len(index) < 2 and settings.head == "mlp":
+                continue  # BatchNorm needs two samples
+            loss = criterion(head(train_x[index]), _targets(task, train_y[index]))
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+        value = classification_metrics(task, val[1], _scores(task, head, val_x), classes)[metric]
+        if np.isnan(value):
+            value = -float(criterion(head(val_x), _targets(task, val_y)))
+        if value > best_value:
+            best_value, best_epoch, best_state = value, epoch, copy.deepcopy(head.state_dict())
+        elif epoch - best_epoch >= settings.patience:
+            break
+    head.load_state_dict(best_state)
+    test_scores = _scores(task, head, torch.from_numpy(test[0]).float())
+    return {
+        "metrics": classification_metrics(task, test[1], test_scores, classes),
+        "val_metric": float(best_value),
+        "best_epoch": best_epoch,
+        "epochs_run": epoch + 1,
+    }

@@ -1,0 +1,85 @@
+"""One evaluation cell: (dataset, method, fraction, seed) -> long-format result rows."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+
+import numpy as np
+import polars as pl
+
+from adaptor.cache.store import Cache
+from adaptor.data.manifest import ManifestInfo
+from adaptor.evaluate.fractions import draw, subset_hash
+from adaptor.evaluate.probe import HeadSettings, train_and_test
+
+SUBSET_SCHEMA = {"fraction": pl.Float64, "seed": pl.Int64, "id": pl.String}
+
+
+def _labels(frame: pl.DataFrame) -> np.ndarray:
+    return np.asarray(frame["labels"].to_list(), dtype=np.float32)
+
+
+def draw_subsets(manifest: pl.DataFrame, fractions: list[float], seeds: list[int]) -> pl.DataFrame:
+    """Training subsets of the train split for every fraction and seed, as (fraction, seed, id) rows."""
+    train = manifest.filter(pl.col("split") == "train")
+    labels, ids = _labels(train), train["id"].to_numpy()
+    rows = [
+        pl.DataFrame({"fraction": fraction, "seed": seed, "id": ids[index]}, schema=SUBSET_SCHEMA)
+        for seed in seeds
+        for fraction, index in draw(labels, fractions, seed).items()
+    ]
+    return pl.concat(rows)
+
+
+def evaluate_cell(
+    manifest: pl.DataFrame,
+    info: ManifestInfo,
+    features: Cache,
+    subsets: pl.DataFrame,
+    fraction: float,
+    seed: int,
+    settings: HeadSettings,
+    labels: dict[str, str],
+) -> pl.DataFrame:
+    """Train a head on the subset, test once; ``labels`` adds identifying columns to every row."""
+    started = time.perf_counter()
+    subset_ids = subsets.filter((pl.col("fraction") == fraction) & (pl.col("seed") == seed))["id"].to_list()
+    if not subset_ids:
+        raise ValueError(f"{info.dataset}: no subset drawn for fraction {fraction}, seed {seed}")
+
+    def arrays(frame: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        return features.embeddings[features.rows(frame["id"].to_list())], _labels(frame)
+
+    train = manifest.filter(pl.col("id").is_in(subset_ids))
+    val = manifest.filter(pl.col("split") == "val")
+    test = manifest.filter(pl.col("split") == "test")
+    result = train_and_test(info.task, info.classes, arrays(train), arrays(val), arrays(test), settings, seed)
+    wall = time.perf_counter() - started
+    return pl.DataFrame(
+        [
+            {
+                "dataset": info.dataset,
+                "task": info.task,
+                **labels,
+                "fraction": fraction,
+                "seed": seed,
+                "metric": metric,
+                "value": value,
+                "n_train": len(train),
+                "n_test": len(test),
+                "head": settings.head,
+                "val_metric": result["val_metric"],
+                "epochs_run": result["epochs_run"],
+                "subset_sha256": subset_hash(subset_ids),
+                "features_key": features.attrs["key"],
+                "wall_seconds": wall,
+            }
+            for metric, value in result["metrics"].items()
+        ]
+    )
+
+
+def head_settings(entry: dict[str, object]) -> HeadSettings:
+    known = set(asdict(HeadSettings()))
+    return HeadSettings(**{k: v for k, v in entry.items() if k in known})

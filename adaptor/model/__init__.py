@@ -1,0 +1,1 @@
+"""The Adaptor, its contrastive loss and the downstream heads."""

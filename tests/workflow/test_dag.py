@@ -1,0 +1,112 @@
+"""The whole DAG on a tiny configuration, inside pytest, and what reruns when a setting changes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from itertools import product
+from pathlib import Path
+
+import polars as pl
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = Path(__file__).with_name("tiny.yaml")
+
+
+def snakemake(workdir: Path, config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = os.environ | {
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "PYTHONPATH": str(REPO),
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(config),
+        "--cores",
+        "2",
+        *args,
+    ]
+    return subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+
+
+def scheduled(result: subprocess.CompletedProcess[str]) -> dict[str, int]:
+    """Rule -> job count from a dry run's job stats table."""
+    lines = result.stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("Job stats"))
+    counts = {}
+    for line in lines[start + 3 :]:
+        parts = line.split()
+        if len(parts) != 2 or parts[0] == "total":
+            break
+        counts[parts[0]] = int(parts[1])
+    return counts
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    workdir = tmp_path_factory.mktemp("workflow")
+    result = snakemake(workdir, TINY)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return workdir
+
+
+@pytest.mark.slow
+def test_the_dag_writes_every_cell(finished_run: Path) -> None:
+    config = yaml.safe_load(TINY.read_text())
+    table = pl.read_parquet(finished_run / "results/tables/classification.parquet")
+    cells = set(table.select("dataset", "fraction", "seed", "method").unique().iter_rows())
+    expected = set(
+        product(
+            config["evaluate"]["datasets"],
+            config["evaluate"]["fractions"],
+            config["evaluate"]["seeds"],
+            ["adaptor", "frozen"],
+        )
+    )
+    assert cells == expected
+    assert table["value"].is_between(0, 1).all()
+    pretraining = pl.read_parquet(finished_run / "results/tables/pretraining.parquet")
+    assert pretraining["trainable_parameters"][0] == 1280 * 768 + 384 * 768 + 2 * 5_513_984 + 1
+    assert pretraining["frozen_parameters"][0] > 20_000_000
+    assert (finished_run / "results/report.md").read_text().startswith("# Adaptor results")
+    rejects = pl.read_parquet(finished_run / "results/manifests/mimic.rejects.parquet")
+    assert set(rejects["kind"]) <= {"filtered"}
+
+
+@pytest.mark.slow
+def test_changing_the_text_encoder_reruns_only_its_dependants(finished_run: Path, tmp_path: Path) -> None:
+    assert scheduled(snakemake(finished_run, TINY, "-n")) == {}
+    config = yaml.safe_load(TINY.read_text())
+    config["encoders"]["text"]["minilm"]["max_length"] = 48
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(yaml.safe_dump(config))
+    jobs = scheduled(snakemake(finished_run, changed, "-n"))
+    assert "embed_image" not in jobs and "demo_data" not in jobs and "prepare" not in jobs
+    assert jobs["embed_text"] == 1 and jobs["pretrain"] == 1 and jobs["report"] == 1
+    assert jobs["adaptor_features"] == 3
+    n_adaptor_cells = 3 * len(config["evaluate"]["fractions"]) * len(config["evaluate"]["seeds"])
+    assert jobs["evaluate_classification"] == n_adaptor_cells  # the frozen baselines stay
+
+
+def test_bad_config_names_the_key(tmp_path: Path) -> None:
+    config = yaml.safe_load(TINY.read_text())
+    config["pretrain"]["epochs"] = "ten"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(config))
+    result = snakemake(tmp_path, bad, "-n")
+    assert result.returncode != 0
+    assert "epochs" in result.stderr and "ten" in result.stderr
+    config["pretrain"]["epochs"] = 3
+    config["evaluate"]["datasets"] = ["rsna", "padchest"]
+    bad.write_text(yaml.safe_dump(config))
+    result = snakemake(tmp_path, bad, "-n")
+    assert "evaluate.datasets: 'padchest' is not in datasets" in result.stderr

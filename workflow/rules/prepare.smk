@@ -1,0 +1,39 @@
+rule demo_data:
+    output:
+        directory("{demo_root}"),
+    log:
+        "logs/demo_data/{demo_root}.log",
+    benchmark:
+        "results/benchmarks/demo_data/{demo_root}.tsv"
+    conda:
+        "../../envs/adaptor.yaml"
+    params:
+        reader=lambda wildcards: DATASETS[DEMO_ROOTS[wildcards.demo_root]]["reader"],
+        n=lambda wildcards: config["demo"]["sizes"].get(
+            DEMO_ROOTS[wildcards.demo_root], 200
+        ),
+        size=config["demo"]["image_size"],
+        seed=config["demo"]["seed"],
+    shell:
+        "python -m adaptor demo --dataset {params.reader} --out {output} --n {params.n}"
+        " --size {params.size} --seed {params.seed} > {log} 2>&1"
+
+
+rule prepare:
+    input:
+        get_demo_input,
+    output:
+        manifest="results/manifests/{dataset}.parquet",
+        rejects="results/manifests/{dataset}.rejects.parquet",
+    log:
+        "logs/prepare/{dataset}.log",
+    benchmark:
+        "results/benchmarks/prepare/{dataset}.tsv"
+    conda:
+        "../../envs/adaptor.yaml"
+    params:
+        settings=dataset_settings,
+        on_error=config["on_error"],
+    shell:
+        "python -m adaptor prepare --dataset {wildcards.dataset} --settings {params.settings}"
+        " --on-error {params.on_error} --out {output.manifest} --rejects {output.rejects} > {log} 2>&1"

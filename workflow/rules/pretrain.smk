@@ -1,0 +1,58 @@
+rule pretrain:
+    input:
+        manifest=f"results/manifests/{PRETRAIN['dataset']}.parquet",
+        image=lambda wildcards: image_cache(
+            PRETRAIN["dataset"], wildcards.image_encoder
+        ),
+        text=lambda wildcards: text_cache(PRETRAIN["dataset"], wildcards.text_encoder),
+    output:
+        weights="results/adaptors/{image_encoder}/{text_encoder}/pooled.safetensors",
+        config="results/adaptors/{image_encoder}/{text_encoder}/config.json",
+        metrics="results/adaptors/{image_encoder}/{text_encoder}/metrics.json",
+    log:
+        "logs/pretrain/{image_encoder}/{text_encoder}.log",
+    benchmark:
+        "results/benchmarks/pretrain/{image_encoder}/{text_encoder}.tsv"
+    conda:
+        "../../envs/adaptor.yaml"
+    threads: 2
+    params:
+        settings=as_json(
+            {
+                k: v
+                for k, v in PRETRAIN.items()
+                if k not in ("dataset", "image_encoders", "text_encoders")
+            }
+        ),
+        out_dir=lambda wildcards: adaptor_dir(
+            wildcards.image_encoder, wildcards.text_encoder
+        ),
+    shell:
+        "python -m adaptor pretrain --manifest {input.manifest} --image-cache {input.image}"
+        " --text-cache {input.text} --settings {params.settings} --out-dir {params.out_dir}"
+        " --threads {threads} > {log} 2>&1"
+
+
+rule adaptor_features:
+    input:
+        image=lambda wildcards: image_cache(wildcards.dataset, wildcards.image_encoder),
+        weights="results/adaptors/{image_encoder}/{text_encoder}/pooled.safetensors",
+        metrics="results/adaptors/{image_encoder}/{text_encoder}/metrics.json",
+    output:
+        directory(
+            "results/cache/{dataset}/adaptor/{image_encoder}/{text_encoder}/pooled.zarr"
+        ),
+    log:
+        "logs/adaptor_features/{dataset}/{image_encoder}/{text_encoder}.log",
+    benchmark:
+        "results/benchmarks/adaptor_features/{dataset}/{image_encoder}/{text_encoder}.tsv"
+    conda:
+        "../../envs/adaptor.yaml"
+    threads: 2
+    params:
+        adaptor_dir=lambda wildcards: adaptor_dir(
+            wildcards.image_encoder, wildcards.text_encoder
+        ),
+    shell:
+        "python -m adaptor features --image-cache {input.image} --adaptor-dir {params.adaptor_dir}"
+        " --out {output} --threads {threads} > {log} 2>&1"

@@ -1,0 +1,17 @@
+rule report:
+    input:
+        runs=all_runs(),
+        pretrain_metrics=all_pretrain_metrics(),
+    output:
+        classification="results/tables/classification.parquet",
+        pretraining="results/tables/pretraining.parquet",
+        wall_time="results/tables/wall_time.parquet",
+        report="results/report.md",
+    log:
+        "logs/report/report.log",
+    conda:
+        "../../envs/adaptor.yaml"
+    shell:
+        "python -m adaptor report --runs {input.runs} --pretrain-metrics {input.pretrain_metrics}"
+        " --benchmarks-dir results/benchmarks --out-dir results/tables"
+        " --report {output.report} > {log} 2>&1"
