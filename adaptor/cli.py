@@ -96,21 +96,19 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
 
 def cmd_features(args: argparse.Namespace) -> None:
     from adaptor.cache import store
+    from adaptor.encoders.weights import sha256
     from adaptor.train.pretrain import adaptor_features, load_adaptor
 
     _threads(args.threads)
     source = store.open_cache(args.image_cache)
-    model = load_adaptor(args.adaptor_dir)
-    adaptor_key = store.identity_key(
-        json.loads((Path(args.adaptor_dir) / "metrics.json").read_text())["settings"]
-    )
+    directory = Path(args.adaptor_dir)
     identity = {
         "image_cache_key": source.attrs["key"],
-        "adaptor": adaptor_key,
+        "adaptor_weights_sha256": sha256(directory / "pooled.safetensors"),
         "path": "image",
         "mode": "pooled",
     }
-    features = adaptor_features(model, source.embeddings)
+    features = adaptor_features(load_adaptor(directory), source.embeddings)
     _, writer = store.create(args.out, source.ids.tolist(), features.shape[1], identity, dtype="float32")
     writer.append(features)
     writer.close()

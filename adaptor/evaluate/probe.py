@@ -73,8 +73,9 @@ def train_and_test(
             loss.backward()
             optimiser.step()
         value = classification_metrics(task, val[1], _scores(task, head, val_x), classes)[metric]
-        if np.isnan(value):
-            value = -float(criterion(head(val_x), _targets(task, val_y)))
+        if np.isnan(value):  # a validation set with one class: select on its loss instead
+            with torch.no_grad():
+                value = -float(criterion(head(val_x), _targets(task, val_y)))
         if value > best_value:
             best_value, best_epoch, best_state = value, epoch, copy.deepcopy(head.state_dict())
         elif epoch - best_epoch >= settings.patience:
