@@ -1,0 +1,1 @@
+"""Dataset readers, manifests, image decoding and report text handling."""

@@ -1,0 +1,83 @@
+"""Image decoding (JPEG, PNG, DICOM) and the deterministic preprocessing every encoder input gets."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import torch
+from PIL import Image
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+NORMALISATIONS = ("imagenet", "minus_one_one", "xrv")
+
+
+class ImageError(ValueError):
+    """An image that cannot be decoded; the message names the file."""
+
+
+def read_grey(path: str | Path) -> np.ndarray:
+    """Decode an image to 8-bit grey. DICOM MONOCHROME1 is inverted so that bone is bright."""
+    path = Path(path)
+    try:
+        if path.suffix.lower() == ".dcm":
+            dataset = pydicom.dcmread(path)
+            pixels = dataset.pixel_array.astype(np.float32)
+            if dataset.get("PhotometricInterpretation", "MONOCHROME2") == "MONOCHROME1":
+                pixels = pixels.max() - pixels
+            low, high = float(pixels.min()), float(pixels.max())
+            return ((pixels - low) / max(high - low, 1e-6) * 255).round().astype(np.uint8)
+        with Image.open(path) as image:
+            return np.asarray(image.convert("L"))
+    except FileNotFoundError as error:
+        raise ImageError(f"{path}: image file is missing") from error
+    except Exception as error:
+        raise ImageError(f"{path}: cannot decode image ({type(error).__name__}: {error})") from error
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """Resize the longer side, zero-pad to a square, centre-crop, normalise. No randomness."""
+
+    resize: int = 256
+    crop: int = 224
+    normalize: str = "imagenet"
+    channels: int = 3
+
+    def __post_init__(self) -> None:
+        if self.normalize not in NORMALISATIONS:
+            raise ValueError(f"preprocess.normalize must be one of {NORMALISATIONS}, got {self.normalize!r}")
+        if self.crop > self.resize:
+            raise ValueError(f"preprocess.crop ({self.crop}) cannot exceed preprocess.resize ({self.resize})")
+
+    def identity(self) -> dict[str, object]:
+        return asdict(self)
+
+    def __call__(self, grey: np.ndarray) -> torch.Tensor:
+        height, width = grey.shape
+        scale = self.resize / max(height, width)
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        resized = np.asarray(Image.fromarray(grey).resize(size, Image.Resampling.BILINEAR))
+        square = np.zeros((self.resize, self.resize), dtype=np.uint8)
+        top, left = (self.resize - resized.shape[0]) // 2, (self.resize - resized.shape[1]) // 2
+        square[top : top + resized.shape[0], left : left + resized.shape[1]] = resized
+        offset = (self.resize - self.crop) // 2
+        crop = (
+            torch.from_numpy(square[offset : offset + self.crop, offset : offset + self.crop].copy()).float()
+            / 255
+        )
+        if self.normalize == "minus_one_one":
+            tensor = crop * 2 - 1
+        elif self.normalize == "xrv":
+            tensor = (crop * 2 - 1) * 1024
+        else:
+            tensor = crop
+        tensor = tensor.unsqueeze(0).expand(self.channels, -1, -1)
+        if self.normalize == "imagenet":
+            mean = torch.tensor(IMAGENET_MEAN[: self.channels]).view(-1, 1, 1)
+            std = torch.tensor(IMAGENET_STD[: self.channels]).view(-1, 1, 1)
+            tensor = (tensor - mean) / std
+        return tensor.contiguous()

@@ -1,0 +1,1 @@
+"""Result tables (long format, typed) and the report."""

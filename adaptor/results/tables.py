@@ -1,0 +1,93 @@
+"""Aggregate per-job outputs into the Parquet tables users read with polars."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import polars as pl
+
+CLASSIFICATION_COLUMNS = {
+    "dataset": pl.String,
+    "task": pl.String,
+    "image_encoder": pl.String,
+    "text_encoder": pl.String,
+    "method": pl.String,
+    "fraction": pl.Float64,
+    "seed": pl.Int64,
+    "metric": pl.String,
+    "value": pl.Float64,
+    "n_train": pl.Int64,
+    "n_test": pl.Int64,
+}
+
+
+def write_atomic(frame: pl.DataFrame, path: str | Path) -> None:
+    """Write Parquet through a temporary file so a reader never sees half a table."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    os.close(handle)
+    frame.write_parquet(temporary)
+    os.replace(temporary, path)
+
+
+def classification(run_files: list[str | Path]) -> pl.DataFrame:
+    """Concatenate evaluation runs; the documented columns come first, with their types."""
+    frame = pl.concat([pl.read_parquet(f) for f in run_files], how="diagonal_relaxed")
+    frame = frame.with_columns(pl.col(c).cast(t) for c, t in CLASSIFICATION_COLUMNS.items())
+    rest = [c for c in frame.columns if c not in CLASSIFICATION_COLUMNS]
+    return frame.select(*CLASSIFICATION_COLUMNS, *rest).sort(
+        "dataset", "method", "image_encoder", "text_encoder", "fraction", "seed", "metric"
+    )
+
+
+def wall_times(benchmark_files: list[str | Path]) -> pl.DataFrame:
+    """One row per Snakemake job from its ``benchmark:`` file: stage (rule), job name and seconds."""
+    rows = []
+    for file in benchmark_files:
+        parts = Path(file).parts
+        stage = parts[len(parts) - parts[::-1].index("benchmarks")]
+        seconds = pl.read_csv(file, separator="\t")["s"][0]
+        rows.append({"stage": stage, "job": str(Path(file).with_suffix("")), "seconds": float(seconds)})
+    return pl.DataFrame(rows, schema={"stage": pl.String, "job": pl.String, "seconds": pl.Float64})
+
+
+def pretraining(metric_files: list[str | Path], stage_seconds: dict[str, float]) -> pl.DataFrame:
+    """One row per trained Adaptor, with the wall time of each stage of the DAG beside it."""
+    rows = []
+    for file in metric_files:
+        metrics = json.loads(Path(file).read_text())
+        image_encoder, text_encoder = Path(file).parent.parent.name, Path(file).parent.name
+        rows.append(
+            {
+                "image_encoder": image_encoder,
+                "text_encoder": text_encoder,
+                "mode": metrics["mode"],
+                "trainable_parameters": metrics["trainable_parameters"],
+                "frozen_parameters": metrics["frozen_parameters"],
+                "epochs_run": metrics["epochs_run"],
+                "best_epoch": metrics["best_epoch"],
+                "best_val_loss": metrics["best_val_loss"],
+                "n_train": metrics["n_train"],
+                "n_val": metrics["n_val"],
+                "train_samples_per_second": metrics["train_samples_per_second"],
+                "pretrain_seconds": metrics["wall_seconds"],
+                **{f"stage_seconds/{stage}": seconds for stage, seconds in sorted(stage_seconds.items())},
+            }
+        )
+    return pl.DataFrame(rows)
+
+
+def summary(frame: pl.DataFrame) -> pl.DataFrame:
+    """Mean and standard deviation over seeds of each primary metric, one row per cell."""
+    primary = frame.filter(pl.col("metric").is_in(["auroc", "accuracy"]))
+    return (
+        primary.group_by("dataset", "metric", "method", "image_encoder", "text_encoder", "fraction")
+        .agg(
+            pl.col("value").mean().alias("mean"), pl.col("value").std().alias("std"), pl.len().alias("seeds")
+        )
+        .sort("dataset", "method", "fraction")
+    )
