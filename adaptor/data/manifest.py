@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 
@@ -132,8 +133,6 @@ def read(path: str | Path) -> tuple[pl.DataFrame, ManifestInfo]:
 
 def split_by_group(groups: list[str], fractions: tuple[float, float, float], seed: int) -> dict[str, str]:
     """Assign whole groups (patients) to train / val / test in the given proportions, deterministically."""
-    import numpy as np
-
     unique = sorted(set(groups))
     order = np.random.default_rng(seed).permutation(len(unique))
     n_train = round(fractions[0] * len(unique))

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import gzip
 import hashlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -302,10 +301,6 @@ def rle_encode(mask: np.ndarray) -> str:
     return " ".join(f"{s} {e - b}" for s, b, e in zip(relative, starts, ends, strict=True))
 
 
-def _siim_masks(image_masks: list[np.ndarray]) -> Iterator[str]:
-    yield from (rle_encode(mask) for mask in image_masks)
-
-
 def write_siim(root: Path, n: int, size: int, seed: int) -> int:
     """SIIM-ACR layout: train-rle.csv (header ``ImageId, EncodedPixels``; `` -1`` for no mask) and DICOMs."""
     rng = np.random.default_rng([seed, 14])
@@ -326,7 +321,7 @@ def write_siim(root: Path, n: int, size: int, seed: int) -> int:
             root / "dicom-images-train" / study / series / f"{image_id}.dcm", image.pixels, image_id, seed
         )
         masks = [region.mask for region in image.regions if region.kind == "pneumothorax"]
-        lines += [f"{image_id}, {rle}" for rle in _siim_masks(masks)] if masks else [f"{image_id}, -1"]
+        lines += [f"{image_id}, {rle}" for rle in map(rle_encode, masks)] if masks else [f"{image_id}, -1"]
     (root / "train-rle.csv").write_text("\n".join(lines) + "\n")
     return n
 
