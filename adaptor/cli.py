@@ -51,25 +51,60 @@ def cmd_prepare(args: argparse.Namespace) -> None:
     )
 
 
-def cmd_embed(args: argparse.Namespace) -> None:
+def _embed_inputs(args: argparse.Namespace):
+    """The manifest, loaded encoder and settings every embed step starts from."""
     from adaptor.data import manifest
-    from adaptor.encoders.embed import embed_manifest
+    from adaptor.encoders.embed import EmbedSettings
     from adaptor.encoders.registry import EncoderSpec, load_encoder
 
     _threads(args.threads)
-    frame, _ = manifest.read(args.manifest)
-    spec = EncoderSpec.from_config(args.encoder, args.modality, json.loads(args.spec))
-    encoder = load_encoder(spec)
-    settings = json.loads(args.settings)
-    embed_manifest(
-        encoder,
-        frame,
-        args.out,
-        num_workers=settings["num_workers"],
-        shard_rows=settings["shard_rows"],
-        dtype=settings["dtype"],
-        extra_attrs={"parameters": encoder.parameter_count()},
-    )
+    frame, info = manifest.read(args.manifest)
+    encoder = load_encoder(EncoderSpec.from_config(args.encoder, args.modality, json.loads(args.spec)))
+    return frame, info, encoder, EmbedSettings(**json.loads(args.settings) | {"num_workers": args.workers})
+
+
+def cmd_embed(args: argparse.Namespace) -> None:
+    from adaptor.encoders.embed import embed_manifest
+
+    frame, info, encoder, settings = _embed_inputs(args)
+    resume = not args.restart
+    rejects = embed_manifest(encoder, frame, args.out, settings, dataset=info.dataset, resume=resume)
+    rejects.write_parquet(args.rejects)
+
+
+def cmd_embed_init(args: argparse.Namespace) -> None:
+    from adaptor.encoders.embed import init_cache
+
+    frame, _, encoder, settings = _embed_inputs(args)
+    init_cache(encoder, frame, args.out, settings)
+    log.info("created %s for %d samples (%s, %d-d)", args.out, len(frame), encoder.spec.name, encoder.dim)
+
+
+def cmd_embed_part(args: argparse.Namespace) -> None:
+    from adaptor.encoders.embed import embed_part
+
+    frame, _, encoder, settings = _embed_inputs(args)
+    report = embed_part(encoder, frame, args.cache, settings, part=args.part, parts=args.parts)
+    Path(args.report).write_text(json.dumps(report, indent=1) + "\n")
+
+
+def cmd_embed_finalize(args: argparse.Namespace) -> None:
+    from adaptor.data import manifest
+    from adaptor.encoders.embed import finalize_cache
+
+    frame, info = manifest.read(args.manifest)
+    rejects = finalize_cache(args.cache, frame, info.dataset, args.modality)
+    rejects.write_parquet(args.rejects)
+    log.info("%s complete; %d samples rejected (listed in %s)", args.cache, len(rejects), args.rejects)
+
+
+def _expected(encoder: str, modality: str, spec: str, ids: list[str] | None = None) -> dict[str, object]:
+    """The identity a cache must have for this encoder entry (and manifest): stale caches are refused."""
+    from adaptor.cache.store import ids_sha256
+    from adaptor.encoders.registry import EncoderSpec
+
+    identity = EncoderSpec.from_config(encoder, modality, json.loads(spec)).identity()
+    return identity | ({"manifest_ids_sha256": ids_sha256(ids)} if ids is not None else {})
 
 
 def cmd_pretrain(args: argparse.Namespace) -> None:
@@ -79,10 +114,11 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
 
     _threads(args.threads)
     frame, _ = manifest.read(args.manifest)
+    ids = frame["id"].to_list()
     metrics = pretrain(
         frame,
-        open_cache(args.image_cache),
-        open_cache(args.text_cache),
+        open_cache(args.image_cache, _expected(args.image_encoder, "image", args.image_spec, ids)),
+        open_cache(args.text_cache, _expected(args.text_encoder, "text", args.text_spec, ids)),
         PretrainSettings(**json.loads(args.settings)),
         args.out_dir,
     )
@@ -100,7 +136,7 @@ def cmd_features(args: argparse.Namespace) -> None:
     from adaptor.train.pretrain import adaptor_features, load_adaptor
 
     _threads(args.threads)
-    source = store.open_cache(args.image_cache)
+    source = store.open_cache(args.image_cache, _expected(args.image_encoder, "image", args.image_spec))
     directory = Path(args.adaptor_dir)
     identity = {
         "image_cache_key": source.attrs["key"],
@@ -109,17 +145,22 @@ def cmd_features(args: argparse.Namespace) -> None:
         "mode": "pooled",
     }
     features = adaptor_features(load_adaptor(directory), source.embeddings)
-    _, writer = store.create(args.out, source.ids.tolist(), features.shape[1], identity, dtype="float32")
-    writer.append(features)
-    writer.close()
+    layout = store.Layout(dim=features.shape[1], dtype="float32")
+    store.write_all(args.out, source.ids.tolist(), features, identity, layout)
 
 
 def cmd_subsets(args: argparse.Namespace) -> None:
+    import polars as pl
+
     from adaptor.data import manifest
     from adaptor.evaluate.run import draw_subsets
 
     frame, _ = manifest.read(args.manifest)
-    draw_subsets(frame, [float(f) for f in args.fractions], [int(s) for s in args.seeds]).write_parquet(
+    rejected = pl.concat([pl.read_parquet(path, columns=["sample_id"]) for path in args.exclude])
+    kept = frame.filter(~pl.col("id").is_in(rejected["sample_id"].implode()))
+    if len(kept) < len(frame):
+        log.info("left out %d samples rejected at embedding", len(frame) - len(kept))
+    draw_subsets(kept, [float(f) for f in args.fractions], [int(s) for s in args.seeds]).write_parquet(
         args.out
     )
 
@@ -188,20 +229,50 @@ def parser() -> argparse.ArgumentParser:
     prep.add_argument("--rejects", required=True)
     prep.set_defaults(run=cmd_prepare)
 
-    embed = sub.add_parser("embed", help="run a frozen encoder once over a manifest into a Zarr cache")
-    embed.add_argument("--manifest", required=True)
-    embed.add_argument("--encoder", required=True)
-    embed.add_argument("--modality", required=True, choices=["image", "text"])
-    embed.add_argument("--spec", required=True, help="JSON: the encoder's config entry")
-    embed.add_argument("--settings", required=True, help="JSON: the embed section of the config")
+    def encoder_arguments(command: argparse.ArgumentParser) -> None:
+        command.add_argument("--manifest", required=True)
+        command.add_argument("--encoder", required=True)
+        command.add_argument("--modality", required=True, choices=["image", "text"])
+        command.add_argument("--spec", required=True, help="JSON: the encoder's config entry")
+        command.add_argument("--settings", required=True, help="JSON: embed settings for this dataset")
+        command.add_argument("--threads", type=int, default=1)
+        command.add_argument("--workers", type=int, default=2, help="DataLoader workers decoding images")
+
+    embed = sub.add_parser("embed", help="embed a manifest into a cache in one process (resumes)")
+    encoder_arguments(embed)
     embed.add_argument("--out", required=True)
-    embed.add_argument("--threads", type=int, default=1)
+    embed.add_argument("--rejects", required=True, help="Parquet of samples rejected at embedding")
+    embed.add_argument("--restart", action="store_true", help="start over instead of resuming")
     embed.set_defaults(run=cmd_embed)
+
+    init = sub.add_parser("embed-init", help="create the empty cache that embed-part jobs fill")
+    encoder_arguments(init)
+    init.add_argument("--out", required=True)
+    init.set_defaults(run=cmd_embed_init)
+
+    part = sub.add_parser("embed-part", help="embed one part's unfinished shards into a created cache")
+    encoder_arguments(part)
+    part.add_argument("--cache", required=True)
+    part.add_argument("--part", type=int, required=True, help="0-based")
+    part.add_argument("--parts", type=int, required=True)
+    part.add_argument("--report", required=True, help="JSON written when the part is done")
+    part.set_defaults(run=cmd_embed_part)
+
+    final = sub.add_parser("embed-finalize", help="check every shard is written; write the rejects table")
+    final.add_argument("--manifest", required=True)
+    final.add_argument("--modality", required=True, choices=["image", "text"])
+    final.add_argument("--cache", required=True)
+    final.add_argument("--rejects", required=True)
+    final.set_defaults(run=cmd_embed_finalize)
 
     train = sub.add_parser("pretrain", help="train the Adaptor on cached embeddings")
     train.add_argument("--manifest", required=True)
     train.add_argument("--image-cache", required=True)
     train.add_argument("--text-cache", required=True)
+    train.add_argument("--image-encoder", required=True)
+    train.add_argument("--image-spec", required=True, help="JSON: the image encoder's config entry")
+    train.add_argument("--text-encoder", required=True)
+    train.add_argument("--text-spec", required=True, help="JSON: the text encoder's config entry")
     train.add_argument("--settings", required=True, help="JSON: the pretrain recipe")
     train.add_argument("--out-dir", required=True)
     train.add_argument("--threads", type=int, default=1)
@@ -209,6 +280,8 @@ def parser() -> argparse.ArgumentParser:
 
     features = sub.add_parser("features", help="cache the frozen Adaptor image path over a dataset")
     features.add_argument("--image-cache", required=True)
+    features.add_argument("--image-encoder", required=True)
+    features.add_argument("--image-spec", required=True, help="JSON: the image encoder's config entry")
     features.add_argument("--adaptor-dir", required=True)
     features.add_argument("--out", required=True)
     features.add_argument("--threads", type=int, default=1)
@@ -218,6 +291,9 @@ def parser() -> argparse.ArgumentParser:
     subsets.add_argument("--manifest", required=True)
     subsets.add_argument("--fractions", nargs="+", required=True)
     subsets.add_argument("--seeds", nargs="+", required=True)
+    subsets.add_argument(
+        "--exclude", nargs="+", required=True, help="rejects tables of the dataset's image caches"
+    )
     subsets.add_argument("--out", required=True)
     subsets.set_defaults(run=cmd_subsets)
 

@@ -1,26 +1,41 @@
-"""Create, fill and open embedding caches.
+"""Create, fill, finalise and open embedding caches: one Zarr v3 group per (dataset, encoder).
 
-A cache holds ``ids`` (strings) and ``embeddings`` [N, D] (float16 by default), sharded along
-samples, plus attributes that name what produced it. Rows are written a whole shard at a time:
-partial writes into a shard are read-modify-write in Zarr and many times slower.
+A cache group holds, row for row in manifest order:
+
+- ``ids`` [N] str: the sample ids;
+- ``embeddings`` [N, D]: pooled vectors (float16 by default);
+- ``tokens`` [N, T, E] and ``token_mask`` [N, T] bool, when asked for: patch tokens or token states;
+- ``reasons`` [N] str: empty for an embedded sample, else why it was rejected;
+- ``done`` [S] bool: shard ``s`` is completely written. It is set last, after the shard's data.
+
+Every per-sample array is split along samples into shards of the same size, so one shard of one array
+is one file, written whole (partial writes into a shard are read-modify-write and many times slower),
+and the parts of a fanned-out embedding write disjoint files of one pre-created group. A job killed
+mid-shard leaves that shard's ``done`` unset; a rerun writes it again from the start.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import queue
 import shutil
-from dataclasses import dataclass
+import threading
+import warnings
+from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import zarr
+import zarr.codecs
+
+PER_SAMPLE = ("embeddings", "tokens", "token_mask", "reasons")
 
 
 class CacheMismatch(ValueError):
-    """A cache was built from different inputs than the ones now asked for."""
+    """A cache was built from different inputs than the ones now asked for, or is unfinished."""
 
 
 def ids_sha256(ids: list[str] | np.ndarray) -> str:
@@ -32,79 +47,218 @@ def identity_key(identity: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
 
-class ShardWriter:
-    """Accumulate rows and write them to the array one full shard at a time."""
+@dataclass(frozen=True)
+class Layout:
+    """The arrays of a cache and how they are stored."""
 
-    def __init__(self, array: zarr.Array) -> None:
-        self.array = array
-        self.shard_rows = array.shards[0] if array.shards else array.chunks[0]
-        self.buffer = np.empty((self.shard_rows, *array.shape[1:]), dtype=array.dtype)
-        self.filled = 0
-        self.start = 0
+    dim: int
+    shard_rows: int = 4096
+    chunk_rows: int = 512
+    dtype: str = "float16"
+    compression: str | None = None
+    token_shape: tuple[int, int] | None = None
+    token_mask: bool = False
 
-    def append(self, rows: np.ndarray) -> None:
-        while len(rows):
-            take = min(len(rows), self.shard_rows - self.filled)
-            self.buffer[self.filled : self.filled + take] = rows[:take]
-            self.filled += take
-            rows = rows[take:]
-            if self.filled == self.shard_rows:
-                self.flush()
+    def shard_size(self, n: int) -> int:
+        """Rows per shard for ``n`` samples: a multiple of the chunk size, never more than needed."""
+        chunk = max(1, min(self.chunk_rows, self.shard_rows, n))
+        return max(chunk, min(self.shard_rows, n) // chunk * chunk)
 
-    def flush(self) -> None:
-        if self.filled:
-            self.array[self.start : self.start + self.filled] = self.buffer[: self.filled]
-            self.start += self.filled
-            self.filled = 0
+    def chunk_size(self, n: int) -> int:
+        return max(1, min(self.chunk_rows, self.shard_rows, n))
 
-    def close(self) -> None:
-        self.flush()
-        if self.start != self.array.shape[0]:
-            raise RuntimeError(f"cache incomplete: wrote {self.start} of {self.array.shape[0]} rows")
+
+def shard_bounds(n: int, shard_rows: int) -> list[tuple[int, int]]:
+    """[start, stop) rows of every shard."""
+    return [(start, min(start + shard_rows, n)) for start in range(0, n, shard_rows)]
+
+
+def part_shards(n_shards: int, part: int, parts: int) -> range:
+    """The contiguous shards that part ``part`` of ``parts`` embeds (some parts may get none)."""
+    if not 0 <= part < parts:
+        raise ValueError(f"part {part} is outside 0..{parts - 1}")
+    return range(part * n_shards // parts, (part + 1) * n_shards // parts)
+
+
+def _compressors(name: str | None) -> Any:
+    if name is None:
+        return None
+    if name == "zstd":
+        return zarr.codecs.ZstdCodec(level=3)
+    raise ValueError(f"unknown compression {name!r} (null or zstd)")
 
 
 def create(
     path: str | Path,
     ids: list[str],
-    dim: int,
+    layout: Layout,
     identity: dict[str, Any],
-    shard_rows: int = 4096,
-    chunk_rows: int = 512,
-    dtype: str = "float16",
     extra_attrs: dict[str, Any] | None = None,
-) -> tuple[zarr.Group, ShardWriter]:
-    """Create an empty cache for ``ids`` and return it with a writer for its embeddings."""
+) -> zarr.Group:
+    """Create an empty cache for ``ids`` (replacing whatever is at ``path``), ready for shards."""
     path = Path(path)
     if path.exists():
         shutil.rmtree(path)
     group = zarr.open_group(path, mode="w")
     n = len(ids)
-    shard = max(1, min(shard_rows, n))
-    chunk = max(1, min(chunk_rows, shard))
-    shard -= shard % chunk
-    id_array = group.create_array("ids", shape=(n,), dtype=str, chunks=(max(n, 1),))
-    id_array[:] = np.asarray(ids, dtype=str)
-    embeddings = group.create_array(
-        "embeddings",
-        shape=(n, dim),
-        dtype=dtype,
-        chunks=(chunk, dim),
-        shards=(shard, dim),
-        compressors=None,
+    shard, chunk = layout.shard_size(n), layout.chunk_size(n)
+    group.create_array("ids", shape=(n,), dtype=str, chunks=(max(n, 1),))[:] = np.asarray(ids, dtype=str)
+
+    def per_sample(name: str, tail: tuple[int, ...], dtype: str) -> None:
+        group.create_array(
+            name,
+            shape=(n, *tail),
+            dtype=dtype,
+            chunks=(chunk, *tail),
+            shards=(shard, *tail),
+            compressors=_compressors(layout.compression),
+            fill_value=0,
+        )
+
+    per_sample("embeddings", (layout.dim,), layout.dtype)
+    if layout.token_shape is not None:
+        per_sample("tokens", layout.token_shape, layout.dtype)
+        if layout.token_mask:
+            per_sample("token_mask", layout.token_shape[:1], "bool")
+    group.create_array("reasons", shape=(n,), dtype=str, chunks=(shard,))
+    n_shards = len(shard_bounds(n, shard))
+    group.create_array("done", shape=(n_shards,), dtype=bool, chunks=(1,), fill_value=False)
+    group.attrs.update(
+        {
+            "identity": identity,
+            "key": identity_key(identity),
+            "ids_sha256": ids_sha256(ids),
+            "layout": asdict(layout) | {"shard_rows": shard, "chunk_rows": chunk},
+            "complete": False,
+        }
+        | (extra_attrs or {})
     )
-    group.attrs.update({"identity": identity, "key": identity_key(identity), "ids_sha256": ids_sha256(ids)})
-    group.attrs.update(extra_attrs or {})
-    return group, ShardWriter(embeddings)
+    return group
+
+
+def open_for_writing(path: str | Path, expected_key: str) -> zarr.Group:
+    """Open a created cache to add shards; refuse one made for another encoder or manifest."""
+    path = Path(path)
+    if not (path / "zarr.json").exists():
+        raise FileNotFoundError(f"{path}: no embedding cache here; create it first (embed-init)")
+    group = zarr.open_group(path, mode="r+")
+    if group.attrs.get("key") != expected_key:
+        raise CacheMismatch(
+            f"{path}: created for key {group.attrs.get('key')}, but this encoder and manifest give "
+            f"{expected_key}. Re-create it (rerun embed-init)."
+        )
+    return group
+
+
+def shard_rows(group: zarr.Group) -> int:
+    return int(group.attrs["layout"]["shard_rows"])
+
+
+def pending(group: zarr.Group, shards: range) -> list[int]:
+    """The shards of ``shards`` that are not completely written yet."""
+    done = group["done"][:]
+    return [shard for shard in shards if not done[shard]]
+
+
+def write_shard(group: zarr.Group, shard: int, arrays: dict[str, np.ndarray]) -> None:
+    """Write one whole shard of every per-sample array, then mark it done."""
+    start = shard * shard_rows(group)
+    stop = min(start + shard_rows(group), group["ids"].shape[0])
+    for name, values in arrays.items():
+        if len(values) != stop - start:
+            raise ValueError(f"shard {shard} of {name} needs {stop - start} rows, got {len(values)}")
+        target = group[name]
+        target[start:stop] = values.astype(target.dtype, copy=False)
+    group["done"][shard] = True
+
+
+class ShardWriter:
+    """Writes finished shards on a background thread, so the encoder never waits for storage.
+
+    At most ``depth`` shards wait in memory; ``put`` blocks when the disk is the bottleneck.
+    An error in the thread is raised again by the next ``put`` or by ``close``.
+    """
+
+    def __init__(self, group: zarr.Group, depth: int = 2) -> None:
+        self.group = group
+        self.queue: queue.Queue[tuple[int, dict[str, np.ndarray]] | None] = queue.Queue(maxsize=depth)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="shard-writer", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while (item := self.queue.get()) is not None:
+            if self.error is None:
+                try:
+                    write_shard(self.group, *item)
+                except BaseException as error:  # handed to the main thread
+                    self.error = error
+
+    def put(self, shard: int, arrays: dict[str, np.ndarray]) -> None:
+        if self.error is not None:
+            raise self.error
+        self.queue.put((shard, arrays))
+
+    def close(self) -> None:
+        self.queue.put(None)
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+
+
+def finalize(path: str | Path) -> dict[str, str]:
+    """Check that every shard is written, consolidate the metadata and mark the cache complete.
+
+    Returns the rejected samples as {id: reason}.
+    """
+    path = Path(path)
+    group = zarr.open_group(path, mode="r+")
+    done = group["done"][:]
+    if not done.all():
+        missing = np.flatnonzero(~done)
+        raise CacheMismatch(
+            f"{path}: {len(missing)} of {len(done)} shards are not written (e.g. shards "
+            f"{missing[:5].tolist()}); rerun the embed parts before finalising"
+        )
+    reasons = group["reasons"][:]
+    rejected = np.flatnonzero(reasons != "")
+    ids = group["ids"][:]
+    group.attrs.update({"complete": True, "rejected": len(rejected)})
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=UserWarning, module="zarr")
+        zarr.consolidate_metadata(path)
+    return {str(ids[row]): str(reasons[row]) for row in rejected}
+
+
+def write_all(
+    path: str | Path,
+    ids: list[str],
+    embeddings: np.ndarray,
+    identity: dict[str, Any],
+    layout: Layout,
+) -> None:
+    """Create, fill and finalise a cache from arrays already in memory (derived features)."""
+    group = create(path, ids, layout, identity)
+    step = shard_rows(group)
+    for shard, (start, stop) in enumerate(shard_bounds(len(ids), step)):
+        write_shard(group, shard, {"embeddings": embeddings[start:stop]})
+    finalize(path)
 
 
 @dataclass
 class Cache:
-    """An opened cache: its ids, embeddings (as float32 in memory) and attributes."""
+    """An opened, complete cache: the embedded samples' ids and pooled vectors (float32, in memory).
+
+    Rejected samples are left out here, so every later stage sees the same reduced id set.
+    Token arrays stay on disk and are read on demand with :meth:`tokens`.
+    """
 
     path: Path
     ids: np.ndarray
     embeddings: np.ndarray
     attrs: dict[str, Any]
+    stored_rows: np.ndarray
+    rejected: dict[str, str]
 
     @cached_property
     def positions(self) -> dict[str, int]:
@@ -121,28 +275,74 @@ class Cache:
             )
         return np.fromiter((position[w] for w in wanted), dtype=np.int64, count=len(wanted))
 
+    def tokens(self, wanted: list[str] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Token arrays [n, T, E] (float32) and their mask [n, T] for ``wanted`` ids, read from disk."""
+        group = zarr.open_group(self.path, mode="r")
+        if "tokens" not in group:
+            raise CacheMismatch(f"{self.path}: no token arrays; set embed.tokens for this dataset")
+        stored = self.stored_rows[self.rows(wanted)]
+        order = np.argsort(stored)
+        tokens = np.empty((len(stored), *group["tokens"].shape[1:]), dtype=np.float32)
+        tokens[order] = group["tokens"].oindex[stored[order]]
+        if "token_mask" in group:
+            mask = np.empty(tokens.shape[:2], dtype=bool)
+            mask[order] = group["token_mask"].oindex[stored[order]]
+        else:
+            mask = np.ones(tokens.shape[:2], dtype=bool)
+        return tokens, mask
 
-def open_cache(path: str | Path, expected_key: str | None = None) -> Cache:
-    """Open a cache, refusing it when its identity key differs from ``expected_key``."""
+
+def _differences(expected: dict[str, Any], found: dict[str, Any], prefix: str = "") -> list[str]:
+    differences = []
+    for name, value in expected.items():
+        other = found.get(name)
+        if isinstance(value, dict) and isinstance(other, dict):
+            differences += _differences(value, other, f"{prefix}{name}.")
+        elif value != other:
+            differences.append(f"{prefix}{name}: cache has {other!r}, expected {value!r}")
+    return differences
+
+
+def open_cache(path: str | Path, expected: dict[str, Any] | None = None) -> Cache:
+    """Open a complete cache, refusing it when its identity differs from ``expected`` in any field."""
     path = Path(path)
     if not (path / "zarr.json").exists():
         raise FileNotFoundError(f"{path}: no embedding cache here")
     group = zarr.open_group(path, mode="r")
     attrs = dict(group.attrs)
-    if expected_key is not None and attrs.get("key") != expected_key:
+    if not attrs.get("complete"):
+        raise CacheMismatch(f"{path}: the cache is unfinished (embedding interrupted); rerun its embed rules")
+    differences = _differences(expected or {}, attrs.get("identity", {}))
+    if differences:
         raise CacheMismatch(
-            f"{path}: cache key {attrs.get('key')} differs from the expected {expected_key}; "
-            "it was built with other settings or inputs. Re-run its embed rule."
+            f"{path}: stale cache, built with other settings or inputs ({'; '.join(differences)}). "
+            "Re-run its embed rules."
         )
     ids = group["ids"][:]
     if ids_sha256(ids.tolist()) != attrs.get("ids_sha256"):
-        raise CacheMismatch(f"{path}: ids do not match the recorded hash (incomplete or altered cache)")
+        raise CacheMismatch(f"{path}: ids do not match the recorded hash (altered cache)")
+    reasons = group["reasons"][:]
+    kept = np.flatnonzero(reasons == "")
     return Cache(
         path=path,
-        ids=ids,
-        embeddings=np.asarray(group["embeddings"][:], dtype=np.float32),
+        ids=ids[kept],
+        embeddings=np.asarray(group["embeddings"][:], dtype=np.float32)[kept],
         attrs=attrs,
+        stored_rows=kept,
+        rejected={str(ids[row]): str(reasons[row]) for row in np.flatnonzero(reasons != "")},
     )
+
+
+def usable(ids: list[str], *caches: Cache) -> list[str]:
+    """``ids`` minus those any cache rejected at embedding; an id a cache never had is an error."""
+    for cache in caches:
+        unknown = [i for i in ids if i not in cache.positions and i not in cache.rejected]
+        if unknown:
+            raise CacheMismatch(
+                f"{cache.path}: {len(unknown)} ids are not in the cache, e.g. {unknown[:3]}; "
+                "it was built from another manifest"
+            )
+    return [i for i in ids if all(i in cache.positions for cache in caches)]
 
 
 def join(first: Cache, second: Cache, ids: list[str] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:

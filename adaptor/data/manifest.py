@@ -42,6 +42,10 @@ class ManifestError(ValueError):
     """Raised for input that cannot be read; the message names the file and the row."""
 
 
+class SampleError(ManifestError):
+    """A sample that cannot be embedded while ``on_error`` is ``fail``; names the sample and file."""
+
+
 @dataclass
 class Rejects:
     """Samples left out, each with the file, row and reason: nothing is lost silently.

@@ -32,7 +32,17 @@ def read(root: Path, settings: dict, rejects: Rejects) -> tuple[list[dict[str, o
         if not report_path.exists():
             rejects.add(report_path, None, row["dicom_id"], "report file is missing")
             continue
-        sections = extract_sections(report_path.read_text(errors="replace"))
+        try:
+            report = report_path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError as error:
+            rejects.add(
+                report_path,
+                None,
+                row["dicom_id"],
+                f"report is not valid UTF-8 ({error.reason} at byte {error.start})",
+            )
+            continue
+        sections = extract_sections(report)
         raw = f"{sections.get('IMPRESSION', '')} {sections.get('FINDINGS', '')}"
         text = clean_report(raw)
         if text is None:

@@ -1,34 +1,67 @@
-"""Run a frozen encoder once over a manifest and write its pooled embeddings to the cache."""
+"""Run a frozen encoder once over a manifest into a cache, in three steps: create, embed, finalise.
+
+The steps are separate so that a large dataset can be split into parts that run as separate jobs
+(on other GPUs or nodes) writing disjoint shards of one pre-created cache. A part skips the shards
+already done, so a killed job resumes where it stopped. Batches never cross a shard boundary, so each
+shard is computed the same way whichever part, run or resume computes it: a resumed or fanned-out
+cache equals an uninterrupted one value for value.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 import torch
+import zarr
 from torch.utils.data import DataLoader, Dataset
-from tqdm import tqdm
 
 from adaptor.cache import store
 from adaptor.data.images import Preprocess, read_grey
+from adaptor.data.manifest import Rejects, SampleError
 from adaptor.encoders.registry import LoadedEncoder
 
 log = logging.getLogger(__name__)
+ON_ERROR = ("fail", "skip")
 
 
-class _Images(Dataset):
-    def __init__(self, paths: list[str], preprocess: Preprocess) -> None:
-        self.paths, self.preprocess = paths, preprocess
+@dataclass(frozen=True)
+class EmbedSettings:
+    """How a cache is written (the ``embed`` section of the config, per dataset)."""
 
-    def __len__(self) -> int:
-        return len(self.paths)
+    num_workers: int = 2
+    shard_rows: int = 4096
+    chunk_rows: int = 512
+    dtype: str = "float16"
+    compression: str | None = None
+    tokens: bool = False
+    on_error: str = "fail"
 
-    def __getitem__(self, index: int) -> torch.Tensor:
-        return self.preprocess(read_grey(self.paths[index]))
+    def __post_init__(self) -> None:
+        if self.on_error not in ON_ERROR:
+            raise ValueError(f"on_error must be one of {ON_ERROR}, got {self.on_error!r}")
+
+    def layout(self, encoder: LoadedEncoder) -> store.Layout:
+        return store.Layout(
+            dim=encoder.dim,
+            shard_rows=self.shard_rows,
+            chunk_rows=self.chunk_rows,
+            dtype=self.dtype,
+            compression=self.compression,
+            token_shape=encoder.token_shape if self.tokens else None,
+            token_mask=self.tokens and encoder.spec.modality == "text",
+        )
+
+
+def cache_identity(encoder: LoadedEncoder, ids: list[str]) -> dict[str, object]:
+    """What the cached values depend on: the encoder, its weights, its preprocessing, the id list."""
+    return encoder.identity() | {"manifest_ids_sha256": store.ids_sha256(ids)}
 
 
 def _device() -> torch.device:
@@ -39,80 +72,267 @@ def _autocast(device: torch.device) -> contextlib.AbstractContextManager:
     return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
 
 
-def image_batches(
-    encoder: LoadedEncoder, paths: list[str], num_workers: int, device: torch.device
-) -> Iterator[np.ndarray]:
-    """Decode in DataLoader workers, encode in channels_last (faster on CPU and GPU alike)."""
-    preprocess = Preprocess(**encoder.spec.preprocess)
+@dataclass
+class _ShardBuffer:
+    """One shard's rows, filled batch by batch in any order, handed to the writer when complete."""
+
+    shard: int
+    start: int
+    arrays: dict[str, np.ndarray]
+    reasons: list[str] = field(default_factory=list)
+
+    @classmethod
+    def empty(cls, shard: int, bounds: tuple[int, int], encoder: LoadedEncoder, tokens: bool) -> _ShardBuffer:
+        start, stop = bounds
+        rows = stop - start
+        arrays = {"embeddings": np.zeros((rows, encoder.dim), dtype=np.float32)}
+        if tokens:
+            arrays["tokens"] = np.zeros((rows, *encoder.token_shape), dtype=np.float32)
+            if encoder.spec.modality == "text":
+                arrays["token_mask"] = np.zeros((rows, encoder.token_shape[0]), dtype=bool)
+        return cls(shard, start, arrays, [""] * rows)
+
+    def put(
+        self,
+        rows: np.ndarray,
+        pooled: torch.Tensor,
+        tokens: torch.Tensor,
+        mask: torch.Tensor | None = None,
+    ) -> None:
+        local = rows - self.start
+        self.arrays["embeddings"][local] = pooled.float().cpu().numpy()
+        if "tokens" in self.arrays:
+            if mask is not None:  # padding states depend on the batch; store zeros there
+                tokens = tokens * mask.unsqueeze(-1).to(tokens.dtype)
+            self.arrays["tokens"][local, : tokens.shape[1]] = tokens.float().cpu().numpy()
+        if "token_mask" in self.arrays and mask is not None:
+            self.arrays["token_mask"][local, : mask.shape[1]] = mask.bool().cpu().numpy()
+
+    def finish(self) -> tuple[int, dict[str, np.ndarray]]:
+        return self.shard, self.arrays | {"reasons": np.asarray(self.reasons, dtype=str)}
+
+
+class _Images(Dataset):
+    """Decodes and preprocesses in DataLoader workers; an unreadable image becomes a reason, not a crash."""
+
+    def __init__(self, paths: list[str], preprocess: Preprocess) -> None:
+        self.paths, self.preprocess = paths, preprocess
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> tuple[int, torch.Tensor | None, str]:
+        try:
+            return index, self.preprocess(read_grey(self.paths[index])), ""
+        except Exception as error:  # every failure is reported with its sample
+            return index, None, str(error)
+
+
+def _collate(
+    items: list[tuple[int, torch.Tensor | None, str]],
+) -> tuple[np.ndarray, torch.Tensor | None, list[str]]:
+    images = [image for _, image, _ in items if image is not None]
+    rows = np.array([index for index, _, _ in items], dtype=np.int64)
+    return rows, (torch.stack(images) if images else None), [reason for _, _, reason in items]
+
+
+def image_shards(
+    encoder: LoadedEncoder,
+    paths: list[str],
+    bounds: list[tuple[int, int]],
+    shards: list[int],
+    num_workers: int,
+    device: torch.device,
+    tokens: bool,
+) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+    """Decode in workers (pinned memory on CUDA), encode in channels_last, yield whole shards."""
+    size = encoder.spec.batch_size
+    batches = [
+        list(range(first, min(first + size, bounds[shard][1])))
+        for shard in shards
+        for first in range(bounds[shard][0], bounds[shard][1], size)
+    ]
     loader = DataLoader(
-        _Images(paths, preprocess),
-        batch_size=encoder.spec.batch_size,
+        _Images(paths, Preprocess(**encoder.spec.preprocess)),
+        batch_sampler=batches,
         num_workers=num_workers,
+        collate_fn=_collate,
         pin_memory=device.type == "cuda",
-        persistent_workers=False,
     )
     module = encoder.module.to(device, memory_format=torch.channels_last)
+    shard_of = {row: shard for shard in shards for row in range(*bounds[shard])}
+    buffer: _ShardBuffer | None = None
     with torch.inference_mode(), _autocast(device):
-        for batch in loader:
-            batch = batch.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-            yield module(batch).float().cpu().numpy()
+        for rows, images, reasons in loader:
+            shard = shard_of[int(rows[0])]
+            if buffer is not None and buffer.shard != shard:
+                yield buffer.finish()
+                buffer = None
+            if buffer is None:
+                buffer = _ShardBuffer.empty(shard, bounds[shard], encoder, tokens)
+            good = np.array([not reason for reason in reasons])
+            if images is not None:
+                batch = images.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+                buffer.put(rows[good], *module(batch))
+            for row, reason in zip(rows.tolist(), reasons, strict=True):
+                buffer.reasons[row - buffer.start] = reason
+    if buffer is not None:
+        yield buffer.finish()
 
 
-def text_batches(
-    encoder: LoadedEncoder, texts: list[str], device: torch.device, window: int = 4096
-) -> Iterator[np.ndarray]:
-    """Tokenise with dynamic padding (up to ``max_length``) and pool, in the input order.
+def text_problem(text: str | None) -> str:
+    """Why a report cannot be embedded, or an empty string."""
+    if text is None:
+        return "missing report"
+    if not text.strip():
+        return "empty report"
+    if "\ufffd" in text:  # a lossy decode upstream; Arrow strings are valid UTF-8 otherwise
+        return "report is not valid UTF-8 (replacement characters from a failed decode)"
+    return ""
 
-    Within each window of ``window`` reports, batches are formed from reports of similar length, so
-    little compute goes to padding; rows are put back in input order before they are yielded.
-    """
+
+def text_shards(
+    encoder: LoadedEncoder,
+    texts: list[str | None],
+    bounds: list[tuple[int, int]],
+    shards: list[int],
+    device: torch.device,
+    tokens: bool,
+) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+    """Tokenise with dynamic padding, batching reports of similar length within each shard."""
     module = encoder.module.to(device)
     size, limit = encoder.spec.batch_size, encoder.spec.max_length
     with torch.inference_mode(), _autocast(device):
-        for start in range(0, len(texts), window):
-            chunk = texts[start : start + window]
-            lengths = [
-                len(ids) for ids in encoder.tokenizer(chunk, truncation=True, max_length=limit)["input_ids"]
-            ]
-            order = np.argsort(lengths, kind="stable")
-            pooled = np.empty((len(chunk), encoder.dim), dtype=np.float32)
-            for batch_start in range(0, len(chunk), size):
-                rows = order[batch_start : batch_start + size]
-                tokens = encoder.tokenizer(
-                    [chunk[i] for i in rows],
+        for shard in shards:
+            start, stop = bounds[shard]
+            buffer = _ShardBuffer.empty(shard, bounds[shard], encoder, tokens)
+            buffer.reasons = [text_problem(text) for text in texts[start:stop]]
+            valid = [start + i for i, reason in enumerate(buffer.reasons) if not reason]
+            if valid:
+                lengths = [
+                    len(ids)
+                    for ids in encoder.tokenizer(
+                        [texts[row] for row in valid], truncation=True, max_length=limit
+                    )["input_ids"]
+                ]
+                valid = [valid[i] for i in np.argsort(lengths, kind="stable")]
+            for first in range(0, len(valid), size):
+                rows = np.array(valid[first : first + size], dtype=np.int64)
+                batch = encoder.tokenizer(
+                    [texts[row] for row in rows],
                     padding=True,
                     truncation=True,
                     max_length=limit,
                     return_tensors="pt",
                 ).to(device)
-                pooled[rows] = module(tokens["input_ids"], tokens["attention_mask"]).float().cpu().numpy()
-            yield pooled
+                pooled, states = module(batch["input_ids"], batch["attention_mask"])
+                buffer.put(rows, pooled, states, batch["attention_mask"])
+            yield buffer.finish()
+
+
+def init_cache(
+    encoder: LoadedEncoder,
+    manifest: pl.DataFrame,
+    path: str | Path,
+    settings: EmbedSettings,
+    resume: bool = False,
+) -> zarr.Group:
+    """Create the empty cache that every part fills; with ``resume``, keep a matching one as it is."""
+    ids = manifest["id"].to_list()
+    identity = cache_identity(encoder, ids)
+    layout = settings.layout(encoder)
+    layout_key = store.identity_key(asdict(layout))
+    if resume and (Path(path) / "zarr.json").exists():
+        group = zarr.open_group(path, mode="r+")
+        same = (group.attrs.get("key"), group.attrs.get("layout_key"))
+        if same == (store.identity_key(identity), layout_key):
+            return group
+    return store.create(
+        path,
+        ids,
+        layout,
+        identity,
+        extra_attrs={"parameters": encoder.parameter_count(), "layout_key": layout_key},
+    )
+
+
+def embed_part(
+    encoder: LoadedEncoder,
+    manifest: pl.DataFrame,
+    path: str | Path,
+    settings: EmbedSettings,
+    part: int = 0,
+    parts: int = 1,
+) -> dict[str, object]:
+    """Embed the not-yet-written shards of part ``part`` of ``parts``; returns what was done."""
+    started = time.perf_counter()
+    ids = manifest["id"].to_list()
+    group = store.open_for_writing(path, store.identity_key(cache_identity(encoder, ids)))
+    bounds = store.shard_bounds(len(ids), store.shard_rows(group))
+    mine = store.part_shards(len(bounds), part, parts)
+    todo = store.pending(group, mine)
+    device = _device()
+    tokens = "tokens" in group
+    if encoder.spec.modality == "image":
+        shards = image_shards(
+            encoder, manifest["path"].to_list(), bounds, todo, settings.num_workers, device, tokens
+        )
+    else:
+        shards = text_shards(encoder, manifest["text"].to_list(), bounds, todo, device, tokens)
+    writer = store.ShardWriter(group)
+    rows = rejected = 0
+    try:
+        for shard, arrays in shards:
+            bad = np.flatnonzero(arrays["reasons"] != "")
+            if len(bad) and settings.on_error == "fail":
+                row = bounds[shard][0] + int(bad[0])
+                raise SampleError(
+                    f"sample {ids[row]} (manifest row {row}): {arrays['reasons'][bad[0]]}. "
+                    "Fix or remove it, or set on_error: skip to record it in the rejects table."
+                )
+            writer.put(shard, arrays)
+            rows += len(arrays["reasons"])
+            rejected += len(bad)
+    finally:
+        writer.close()
+    seconds = time.perf_counter() - started
+    report = {
+        "part": part,
+        "parts": parts,
+        "shards": list(mine),
+        "already_done": len(mine) - len(todo),
+        "rows": rows,
+        "rejected": rejected,
+        "seconds": round(seconds, 3),
+        "samples_per_s": round(rows / seconds, 2) if rows else None,
+        "device": str(device),
+    }
+    log.info("%s part %d/%d: %s", encoder.spec.name, part + 1, parts, report)
+    return report
+
+
+def finalize_cache(path: str | Path, manifest: pl.DataFrame, dataset: str, modality: str) -> pl.DataFrame:
+    """Check the cache is whole, mark it complete, and return its rejected samples as a rejects table."""
+    rejected = store.finalize(path)
+    rejects = Rejects(dataset)
+    rows = manifest.with_row_index("row").filter(pl.col("id").is_in(list(rejected)))
+    for row in rows.iter_rows(named=True):
+        source = row["path"] if modality == "image" else f"{dataset} report of {row['id']}"
+        rejects.add(source, row["row"], row["id"], rejected[row["id"]])
+    if rejected:
+        log.warning("%s: %d samples rejected at embedding, left out of later stages", path, len(rejected))
+    return rejects.frame()
 
 
 def embed_manifest(
     encoder: LoadedEncoder,
     manifest: pl.DataFrame,
-    out: str | Path,
-    num_workers: int = 2,
-    shard_rows: int = 4096,
-    dtype: str = "float16",
-    extra_attrs: dict[str, object] | None = None,
-) -> dict[str, object]:
-    """Embed every manifest row with ``encoder`` into a new cache at ``out``; returns its identity."""
-    device = _device()
-    ids = manifest["id"].to_list()
-    identity = encoder.identity() | {"manifest_ids_sha256": store.ids_sha256(ids)}
-    _, writer = store.create(
-        out, ids, encoder.dim, identity, shard_rows=shard_rows, dtype=dtype, extra_attrs=extra_attrs
-    )
-    if encoder.spec.modality == "image":
-        batches = image_batches(encoder, manifest["path"].to_list(), num_workers, device)
-    else:
-        batches = text_batches(encoder, manifest["text"].to_list(), device, window=shard_rows)
-    with tqdm(total=len(ids), desc=f"embed {encoder.spec.name}", unit="sample", mininterval=5) as progress:
-        for batch in batches:
-            writer.append(batch)
-            progress.update(len(batch))
-    writer.close()
-    log.info("embedded %d samples with %s on %s", len(ids), encoder.spec.name, device)
-    return identity
+    path: str | Path,
+    settings: EmbedSettings,
+    dataset: str = "",
+    resume: bool = True,
+) -> pl.DataFrame:
+    """All three steps in one process (one part); returns the rejects table."""
+    init_cache(encoder, manifest, path, settings, resume=resume)
+    embed_part(encoder, manifest, path, settings)
+    return finalize_cache(path, manifest, dataset, encoder.spec.modality)

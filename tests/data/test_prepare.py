@@ -87,6 +87,19 @@ def test_malformed_row_fails_naming_file_and_row(tmp_path: Path, demo_root: Path
     assert rejects.height == 1 and rejects["row"][0] == 4 and "maybe" in rejects["reason"][0]
 
 
+def test_report_that_is_not_utf8_is_an_error_naming_the_file(tmp_path: Path, demo_root: Path) -> None:
+    import shutil
+
+    root = tmp_path / "mimic"
+    shutil.copytree(demo_root / "mimic", root)
+    report = sorted((root / "files").rglob("s*.txt"))[0]
+    report.write_bytes(b"FINDINGS: heart size normal \xff lungs clear.")
+    with pytest.raises(ManifestError, match=rf"{report.name}.*not valid UTF-8"):
+        prepare("mimic", "mimic", root, {})
+    _, _, rejects = prepare("mimic", "mimic", root, {}, on_error="skip")
+    assert rejects.filter(pl.col("kind") == "error")["source"].to_list() == [str(report)]
+
+
 def test_missing_image_is_rejected_and_counted(tmp_path: Path, demo_root: Path) -> None:
     root = tmp_path / "covidx"
     root.mkdir()

@@ -7,6 +7,7 @@ import timm
 import torch
 from safetensors.torch import save_file
 
+from adaptor.encoders import registry
 from adaptor.encoders.registry import EncoderSpec, load_encoder, load_state_dict_into
 from adaptor.encoders.weights import WeightsNotFound
 
@@ -31,7 +32,9 @@ def test_timm_model_loads_from_local_safetensors(tmp_path: Path) -> None:
     encoder = load_encoder(spec)
     x = torch.randn(2, 3, 64, 64)
     reference.eval()
-    assert torch.allclose(encoder.module(x), reference(x), atol=1e-6)
+    pooled, tokens = encoder.module(x)
+    assert torch.allclose(pooled, reference(x), atol=1e-6)
+    assert tokens.shape == (2, 4, reference.num_features)  # the 2 x 2 last feature map as tokens
     assert encoder.dim == reference.num_features
     assert not any(p.requires_grad for p in encoder.module.parameters())
 
@@ -61,8 +64,8 @@ def test_the_demo_image_weights_load_from_their_wheel() -> None:
     )
     encoder = load_encoder(spec)
     assert encoder.dim == 1280
-    assert encoder.module.conv_stem.weight.abs().sum() > 0
-    first = encoder.module.state_dict()["bn1.running_var"]
+    assert encoder.module.model.conv_stem.weight.abs().sum() > 0
+    first = encoder.module.model.state_dict()["bn1.running_var"]
     assert not torch.allclose(first, torch.ones_like(first))  # real statistics, not initialisation
 
 
@@ -78,8 +81,9 @@ def test_transformers_model_loads_from_a_local_directory(tiny_bert: Path, poolin
     )
     encoder = load_encoder(spec)
     tokens = encoder.tokenizer(["heart normal", "no effusion lung"], padding=True, return_tensors="pt")
-    out = encoder.module(tokens["input_ids"], tokens["attention_mask"])
-    assert out.shape == (2, 32) and encoder.dim == 32
+    pooled, states = encoder.module(tokens["input_ids"], tokens["attention_mask"])
+    assert pooled.shape == (2, 32) and encoder.dim == 32
+    assert states.shape == (2, tokens["input_ids"].shape[1], 32) and encoder.token_shape == (112, 32)
 
 
 def test_missing_weights_name_the_encoder_and_the_fix(tmp_path: Path) -> None:
@@ -106,3 +110,56 @@ def test_identity_changes_with_preprocessing_but_not_batch_size(tmp_path: Path) 
         )
     ).key()
     assert key == same != other
+
+
+@pytest.mark.parametrize(
+    ("model", "width"), [("vit_small_patch14_dinov2", 384), ("vit_base_patch14_dinov2", 768)]
+)
+def test_dinov2_pools_the_cls_token_after_the_final_norm(model: str, width: int) -> None:
+    spec = EncoderSpec(
+        "dino",
+        "image",
+        "timm",
+        model,
+        weights="random",
+        model_kwargs={"img_size": 224},
+        preprocess={"resize": 256, "crop": 224},
+    )
+    encoder = load_encoder(spec)
+    assert encoder.dim == width and encoder.token_shape == (256, width)  # 16 x 16 patches of 14 px
+    x = torch.randn(1, 3, 224, 224)
+    pooled, tokens = encoder.module(x)
+    normed = encoder.module.model.forward_features(x)
+    assert torch.equal(pooled, normed[:, 0]) and torch.equal(tokens, normed[:, 1:])
+    assert encoder.weights_sha256 == f"random:seed0:{model}"
+
+
+def test_xrv_autoencoder_averages_its_latent() -> None:
+    spec = EncoderSpec(
+        "ae",
+        "image",
+        "xrv_autoencoder",
+        "101-elastic",
+        weights="random",
+        preprocess={"resize": 256, "crop": 224, "normalize": "xrv", "channels": 1},
+    )
+    encoder = load_encoder(spec)
+    assert encoder.dim == 512
+    x = torch.rand(1, 1, 224, 224) * 2048 - 1024
+    pooled, tokens = encoder.module(x)
+    latent = encoder.module.autoencoder.encode(x, check_resolution=False)
+    assert torch.allclose(pooled, latent.mean(dim=(2, 3))) and tokens.shape == (1, 9, 512)
+
+
+def test_unreachable_hub_names_the_encoder_and_how_to_work_offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    def offline(*args: object, **kwargs: object) -> None:
+        raise ConnectionError("no network")
+
+    monkeypatch.setattr(timm, "create_model", offline)
+    with pytest.raises(WeightsNotFound, match=r"encoder 'dino'.*could not download.*local .safetensors"):
+        load_encoder(EncoderSpec("dino", "image", "timm", "vit_small_patch14_dinov2"))
+    from torchxrayvision import autoencoders
+
+    monkeypatch.setattr(autoencoders, "ResNetAE", offline)
+    with pytest.raises(WeightsNotFound, match=r"encoder 'ae'.*releases/download.*set weights to that file"):
+        registry.load_encoder(EncoderSpec("ae", "image", "xrv_autoencoder", "101-elastic"))

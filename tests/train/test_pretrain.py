@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 from safetensors.torch import load_file
 
-from adaptor.cache.store import create, open_cache
+from adaptor.cache.store import Layout, open_cache, write_all
 from adaptor.train.pretrain import (
     PretrainSettings,
     adaptor_features,
@@ -28,9 +28,8 @@ def _caches(tmp_path: Path, n: int = 96) -> tuple[pl.DataFrame, Path, Path]:
         ("img", image, ids),
         ("txt", text[order], [ids[i] for i in order]),
     ):
-        _, writer = create(tmp_path / f"{name}.zarr", row_ids, values.shape[1], {"m": name}, dtype="float32")
-        writer.append(values)
-        writer.close()
+        layout = Layout(dim=values.shape[1], dtype="float32")
+        write_all(tmp_path / f"{name}.zarr", row_ids, values, {"m": name}, layout)
     manifest = pl.DataFrame({"id": ids, "split": ["val" if i % 6 == 0 else "train" for i in range(n)]})
     return manifest, tmp_path / "img.zarr", tmp_path / "txt.zarr"
 

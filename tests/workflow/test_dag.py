@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -11,6 +12,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 import yaml
+import zarr
+
+from adaptor.cache.store import open_cache
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = Path(__file__).with_name("tiny.yaml")
@@ -89,6 +93,24 @@ def test_the_dag_writes_every_cell(finished_run: Path) -> None:
 
 
 @pytest.mark.slow
+def test_caches_are_fanned_out_complete_and_keep_tokens_where_asked(finished_run: Path) -> None:
+    cache = finished_run / "results/cache/mimic/image/efficientnet_lite0"
+    reports = [json.loads(p.read_text()) for p in sorted(cache.with_suffix(".parts").glob("*.json"))]
+    assert [r["part"] for r in reports] == [0, 1] and all(r["rows"] > 0 for r in reports)
+    assert sorted(s for r in reports for s in r["shards"]) == list(
+        range(zarr.open_group(cache.with_suffix(".zarr"))["done"].shape[0])
+    )
+    image = open_cache(cache.with_suffix(".zarr"))
+    text = open_cache(finished_run / "results/cache/mimic/text/minilm.zarr")
+    assert image.ids.tolist() == text.ids.tolist() and image.attrs["complete"]
+    tokens, mask = text.tokens(text.ids[:2].tolist())
+    assert tokens.shape == (2, 64, 384) and mask[:, 0].all()  # [CLS] is always a real token
+    assert open_cache(cache.with_suffix(".zarr")).tokens(image.ids[:1].tolist())[0].shape == (1, 4, 1280)
+    assert "tokens" not in zarr.open_group(finished_run / "results/cache/rsna/image/efficientnet_lite0.zarr")
+    assert pl.read_parquet(cache.with_suffix(".rejects.parquet")).is_empty()
+
+
+@pytest.mark.slow
 def test_changing_the_text_encoder_reruns_only_its_dependants(finished_run: Path, tmp_path: Path) -> None:
     assert scheduled(snakemake(finished_run, TINY, "-n")) == {}
     config = yaml.safe_load(TINY.read_text())
@@ -96,11 +118,30 @@ def test_changing_the_text_encoder_reruns_only_its_dependants(finished_run: Path
     changed = tmp_path / "changed.yaml"
     changed.write_text(yaml.safe_dump(config))
     jobs = scheduled(snakemake(finished_run, changed, "-n"))
-    assert "embed_image" not in jobs and "demo_data" not in jobs and "prepare" not in jobs
-    assert jobs["embed_text"] == 1 and jobs["pretrain"] == 1 and jobs["report"] == 1
+    assert "demo_data" not in jobs and "prepare" not in jobs and "subsets" not in jobs
+    # the text encoder is only run over the pre-training set: one cache, in 2 parts
+    assert (jobs["embed_init"], jobs["embed_part"], jobs["embed_finalize"]) == (1, 2, 1)
+    assert jobs["pretrain"] == 1 and jobs["report"] == 1
     assert jobs["adaptor_features"] == 3
     n_adaptor_cells = 3 * len(config["evaluate"]["fractions"]) * len(config["evaluate"]["seeds"])
     assert jobs["evaluate_classification"] == n_adaptor_cells  # the frozen baselines stay
+
+
+@pytest.mark.slow
+def test_changing_an_image_preprocessing_reruns_only_that_encoders_jobs(
+    finished_run: Path, tmp_path: Path
+) -> None:
+    config = yaml.safe_load(TINY.read_text())
+    config["encoders"]["image"]["efficientnet_lite0"]["preprocess"]["crop"] = 56
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(yaml.safe_dump(config))
+    jobs = scheduled(snakemake(finished_run, changed, "-n"))
+    assert "demo_data" not in jobs and "prepare" not in jobs
+    # four image caches (mimic + 3 evaluation sets), 2 parts each; no text embedding reruns
+    assert (jobs["embed_init"], jobs["embed_part"], jobs["embed_finalize"]) == (4, 8, 4)
+    assert jobs["pretrain"] == 1 and jobs["adaptor_features"] == 3 and jobs["subsets"] == 3
+    result = snakemake(finished_run, changed, "-n", "--quiet", "rules", "--printshellcmds")
+    assert "--modality text" not in result.stdout
 
 
 def test_bad_config_names_the_key(tmp_path: Path) -> None:

@@ -10,6 +10,8 @@ validate(config, "../../config/schema.yaml")
 DATASETS = config["datasets"]
 IMAGE_ENCODERS = config["encoders"]["image"]
 TEXT_ENCODERS = config["encoders"]["text"]
+ENCODERS = {"image": IMAGE_ENCODERS, "text": TEXT_ENCODERS}
+EMBED = config["embed"]
 PRETRAIN = config["pretrain"]
 EVALUATE = config["evaluate"]
 
@@ -30,8 +32,14 @@ def check_config():
     for name in EVALUATE["datasets"]:
         if name not in DATASETS:
             problems.append(f"evaluate.datasets: {name!r} is not in datasets")
+    for name in EMBED["tokens"]:
+        if name not in DATASETS:
+            problems.append(f"embed.tokens: {name!r} is not in datasets")
     for name, entry in IMAGE_ENCODERS.items():
-        if entry["preprocess"]["crop"] > entry["preprocess"]["resize"]:
+        if (
+            "preprocess" in entry
+            and entry["preprocess"]["crop"] > entry["preprocess"]["resize"]
+        ):
             problems.append(f"encoders.image.{name}.preprocess: crop exceeds resize")
     if problems:
         raise ValueError("invalid config:\n  " + "\n  ".join(problems))
@@ -49,6 +57,9 @@ wildcard_constraints:
     dataset="|".join(DATASETS),
     image_encoder="|".join(IMAGE_ENCODERS),
     text_encoder="|".join([*TEXT_ENCODERS, "none"]),
+    encoder="|".join(re.escape(name) for name in {*IMAGE_ENCODERS, *TEXT_ENCODERS}),
+    modality="image|text",
+    part="[0-9]+",
     method="adaptor|frozen",
     fraction="[0-9.]+",
     seed="[0-9]+",
@@ -76,23 +87,75 @@ def dataset_settings(wildcards):
     )
 
 
-def image_cache(dataset, image_encoder):
-    return f"results/cache/{dataset}/image/{image_encoder}.zarr"
+def get_encoder_spec(wildcards):
+    return as_json(ENCODERS[wildcards.modality][wildcards.encoder])
 
 
-def text_cache(dataset, text_encoder):
-    return f"results/cache/{dataset}/text/{text_encoder}.zarr"
+def get_embed_settings(wildcards):
+    """What the cached values and their storage depend on (not worker counts: no rerun for those)."""
+    return as_json(
+        {
+            "shard_rows": EMBED["shard_rows"],
+            "chunk_rows": EMBED["chunk_rows"],
+            "dtype": EMBED["dtype"],
+            "compression": EMBED["compression"],
+            "tokens": wildcards.dataset in EMBED["tokens"],
+            "on_error": config["on_error"],
+        }
+    )
+
+
+def get_embed_parts(wildcards):
+    return [
+        f"results/cache/{wildcards.dataset}/{wildcards.modality}/{wildcards.encoder}.parts/{part}.json"
+        for part in range(EMBED["parts"])
+    ]
+
+
+def cache_path(dataset, modality, encoder):
+    return f"results/cache/{dataset}/{modality}/{encoder}.zarr"
+
+
+def cache_rejects(dataset, modality, encoder):
+    """Written by embed_finalize: its presence means the cache is complete."""
+    return f"results/cache/{dataset}/{modality}/{encoder}.rejects.parquet"
+
+
+def get_cache(dataset, modality, encoder, prefix):
+    """A cache as rule inputs: the Zarr group and its rejects table (the sign it is complete)."""
+    return {
+        prefix: cache_path(dataset, modality, encoder),
+        f"{prefix}_rejects": cache_rejects(dataset, modality, encoder),
+    }
 
 
 def adaptor_dir(image_encoder, text_encoder):
     return f"results/adaptors/{image_encoder}/{text_encoder}"
 
 
+def get_pretrain_caches(wildcards):
+    return get_cache(
+        PRETRAIN["dataset"], "image", wildcards.image_encoder, "image"
+    ) | get_cache(PRETRAIN["dataset"], "text", wildcards.text_encoder, "text")
+
+
 def get_features(wildcards):
     """The frozen features a head is trained on: the encoder's, or the Adaptor image path's."""
     if wildcards.method == "frozen":
-        return image_cache(wildcards.dataset, wildcards.image_encoder)
-    return f"results/cache/{wildcards.dataset}/adaptor/{wildcards.image_encoder}/{wildcards.text_encoder}/pooled.zarr"
+        return get_cache(
+            wildcards.dataset, "image", wildcards.image_encoder, "features"
+        )
+    return {
+        "features": f"results/cache/{wildcards.dataset}/adaptor/{wildcards.image_encoder}/{wildcards.text_encoder}/pooled.zarr"
+    }
+
+
+def get_subset_exclusions(wildcards):
+    """Samples any evaluated image encoder rejected are left out for every method alike."""
+    return [
+        cache_rejects(wildcards.dataset, "image", encoder)
+        for encoder in PRETRAIN["image_encoders"]
+    ]
 
 
 def method_encoders():

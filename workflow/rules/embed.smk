@@ -1,38 +1,67 @@
-rule embed_image:
+# One (dataset, modality, encoder) cache is made in three steps: embed_init creates the empty Zarr
+# group, embed.parts embed_part jobs fill disjoint shard ranges of it (each resumes where a killed
+# run stopped), and embed_finalize checks every shard and writes the rejects table that later
+# rules take as the sign of a complete cache.
+
+
+rule embed_init:
     input:
         "results/manifests/{dataset}.parquet",
     output:
-        directory("results/cache/{dataset}/image/{image_encoder}.zarr"),
+        directory(cache_path("{dataset}", "{modality}", "{encoder}")),
     log:
-        "logs/embed_image/{dataset}/{image_encoder}.log",
-    benchmark:
-        "results/benchmarks/embed_image/{dataset}/{image_encoder}.tsv"
+        "logs/embed_init/{dataset}/{modality}/{encoder}.log",
     conda:
         "../../envs/adaptor.yaml"
-    threads: 2
     params:
-        spec=lambda wildcards: as_json(IMAGE_ENCODERS[wildcards.image_encoder]),
-        settings=as_json(config["embed"]),
+        spec=get_encoder_spec,
+        settings=get_embed_settings,
     shell:
-        "python -m adaptor embed --manifest {input} --encoder {wildcards.image_encoder} --modality image"
-        " --spec {params.spec} --settings {params.settings} --out {output} --threads {threads} > {log} 2>&1"
+        "python -m adaptor embed-init --manifest {input} --encoder {wildcards.encoder}"
+        " --modality {wildcards.modality} --spec {params.spec} --settings {params.settings}"
+        " --out {output} > {log} 2>&1"
 
 
-rule embed_text:
+rule embed_part:
     input:
-        "results/manifests/{dataset}.parquet",
+        manifest="results/manifests/{dataset}.parquet",
+        cache=cache_path("{dataset}", "{modality}", "{encoder}"),
     output:
-        directory("results/cache/{dataset}/text/{text_encoder}.zarr"),
+        "results/cache/{dataset}/{modality}/{encoder}.parts/{part}.json",
     log:
-        "logs/embed_text/{dataset}/{text_encoder}.log",
+        "logs/embed_part/{dataset}/{modality}/{encoder}/{part}.log",
     benchmark:
-        "results/benchmarks/embed_text/{dataset}/{text_encoder}.tsv"
+        "results/benchmarks/embed_part/{dataset}/{modality}/{encoder}/{part}.tsv"
     conda:
         "../../envs/adaptor.yaml"
     threads: 2
+    resources:
+        # gpu: local runs and the SLURM plugin; nvidia_gpu: the Kubernetes and Google Batch plugins.
+        gpu=EMBED["gpus"],
+        nvidia_gpu=EMBED["gpus"],
+        loader_workers=EMBED["num_workers"],
     params:
-        spec=lambda wildcards: as_json(TEXT_ENCODERS[wildcards.text_encoder]),
-        settings=as_json(config["embed"]),
+        spec=get_encoder_spec,
+        settings=get_embed_settings,
+        parts=EMBED["parts"],
     shell:
-        "python -m adaptor embed --manifest {input} --encoder {wildcards.text_encoder} --modality text"
-        " --spec {params.spec} --settings {params.settings} --out {output} --threads {threads} > {log} 2>&1"
+        "python -m adaptor embed-part --manifest {input.manifest} --encoder {wildcards.encoder}"
+        " --modality {wildcards.modality} --spec {params.spec} --settings {params.settings}"
+        " --cache {input.cache} --part {wildcards.part} --parts {params.parts}"
+        " --workers {resources.loader_workers} --report {output} --threads {threads} > {log} 2>&1"
+
+
+rule embed_finalize:
+    input:
+        manifest="results/manifests/{dataset}.parquet",
+        cache=cache_path("{dataset}", "{modality}", "{encoder}"),
+        parts=get_embed_parts,
+    output:
+        cache_rejects("{dataset}", "{modality}", "{encoder}"),
+    log:
+        "logs/embed_finalize/{dataset}/{modality}/{encoder}.log",
+    conda:
+        "../../envs/adaptor.yaml"
+    shell:
+        "python -m adaptor embed-finalize --manifest {input.manifest} --modality {wildcards.modality}"
+        " --cache {input.cache} --rejects {output} > {log} 2>&1"

@@ -1,6 +1,7 @@
 rule subsets:
     input:
-        "results/manifests/{dataset}.parquet",
+        manifest="results/manifests/{dataset}.parquet",
+        exclude=get_subset_exclusions,
     output:
         "results/subsets/{dataset}.parquet",
     log:
@@ -11,14 +12,14 @@ rule subsets:
         fractions=" ".join(fraction_label(f) for f in EVALUATE["fractions"]),
         seeds=" ".join(str(s) for s in EVALUATE["seeds"]),
     shell:
-        "python -m adaptor subsets --manifest {input} --fractions {params.fractions}"
-        " --seeds {params.seeds} --out {output} > {log} 2>&1"
+        "python -m adaptor subsets --manifest {input.manifest} --exclude {input.exclude}"
+        " --fractions {params.fractions} --seeds {params.seeds} --out {output} > {log} 2>&1"
 
 
 rule evaluate_classification:
     input:
+        unpack(get_features),
         manifest="results/manifests/{dataset}.parquet",
-        features=get_features,
         subsets="results/subsets/{dataset}.parquet",
     output:
         "results/runs/{dataset}/classification/{method}/{image_encoder}/{text_encoder}/{fraction}/{seed}.parquet",

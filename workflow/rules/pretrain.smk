@@ -1,10 +1,7 @@
 rule pretrain:
     input:
+        unpack(get_pretrain_caches),
         manifest=f"results/manifests/{PRETRAIN['dataset']}.parquet",
-        image=lambda wildcards: image_cache(
-            PRETRAIN["dataset"], wildcards.image_encoder
-        ),
-        text=lambda wildcards: text_cache(PRETRAIN["dataset"], wildcards.text_encoder),
     output:
         weights="results/adaptors/{image_encoder}/{text_encoder}/pooled.safetensors",
         config="results/adaptors/{image_encoder}/{text_encoder}/config.json",
@@ -27,15 +24,22 @@ rule pretrain:
         out_dir=lambda wildcards: adaptor_dir(
             wildcards.image_encoder, wildcards.text_encoder
         ),
+        image_spec=lambda wildcards: as_json(IMAGE_ENCODERS[wildcards.image_encoder]),
+        text_spec=lambda wildcards: as_json(TEXT_ENCODERS[wildcards.text_encoder]),
     shell:
         "python -m adaptor pretrain --manifest {input.manifest} --image-cache {input.image}"
-        " --text-cache {input.text} --settings {params.settings} --out-dir {params.out_dir}"
-        " --threads {threads} > {log} 2>&1"
+        " --text-cache {input.text} --image-encoder {wildcards.image_encoder} --image-spec {params.image_spec}"
+        " --text-encoder {wildcards.text_encoder} --text-spec {params.text_spec}"
+        " --settings {params.settings} --out-dir {params.out_dir} --threads {threads} > {log} 2>&1"
 
 
 rule adaptor_features:
     input:
-        image=lambda wildcards: image_cache(wildcards.dataset, wildcards.image_encoder),
+        unpack(
+            lambda wildcards: get_cache(
+                wildcards.dataset, "image", wildcards.image_encoder, "image"
+            )
+        ),
         weights="results/adaptors/{image_encoder}/{text_encoder}/pooled.safetensors",
         metrics="results/adaptors/{image_encoder}/{text_encoder}/metrics.json",
     output:
@@ -53,6 +57,8 @@ rule adaptor_features:
         adaptor_dir=lambda wildcards: adaptor_dir(
             wildcards.image_encoder, wildcards.text_encoder
         ),
+        image_spec=lambda wildcards: as_json(IMAGE_ENCODERS[wildcards.image_encoder]),
     shell:
-        "python -m adaptor features --image-cache {input.image} --adaptor-dir {params.adaptor_dir}"
+        "python -m adaptor features --image-cache {input.image} --image-encoder {wildcards.image_encoder}"
+        " --image-spec {params.image_spec} --adaptor-dir {params.adaptor_dir}"
         " --out {output} --threads {threads} > {log} 2>&1"
