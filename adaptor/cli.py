@@ -11,6 +11,10 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import polars as pl
 
 log = logging.getLogger("adaptor")
 
@@ -149,17 +153,23 @@ def cmd_features(args: argparse.Namespace) -> None:
     store.write_all(args.out, source.ids.tolist(), features, identity, layout)
 
 
-def cmd_subsets(args: argparse.Namespace) -> None:
+def _without_rejects(frame: pl.DataFrame, rejects: list[str]) -> pl.DataFrame:
+    """The manifest minus samples rejected at embedding, so every method sees the same id set."""
     import polars as pl
 
+    rejected = pl.concat([pl.read_parquet(path, columns=["sample_id"]) for path in rejects])
+    kept = frame.filter(~pl.col("id").is_in(rejected["sample_id"].implode()))
+    if len(kept) < len(frame):
+        log.info("left out %d samples rejected at embedding", len(frame) - len(kept))
+    return kept
+
+
+def cmd_subsets(args: argparse.Namespace) -> None:
     from adaptor.data import manifest
     from adaptor.evaluate.run import draw_subsets
 
     frame, _ = manifest.read(args.manifest)
-    rejected = pl.concat([pl.read_parquet(path, columns=["sample_id"]) for path in args.exclude])
-    kept = frame.filter(~pl.col("id").is_in(rejected["sample_id"].implode()))
-    if len(kept) < len(frame):
-        log.info("left out %d samples rejected at embedding", len(frame) - len(kept))
+    kept = _without_rejects(frame, args.exclude)
     draw_subsets(kept, [float(f) for f in args.fractions], [int(s) for s in args.seeds]).write_parquet(
         args.out
     )
@@ -175,7 +185,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     _threads(args.threads)
     frame, info = manifest.read(args.manifest)
     rows = evaluate_cell(
-        frame,
+        _without_rejects(frame, args.exclude),
         info,
         open_cache(args.features),
         pl.read_parquet(args.subsets),
@@ -303,6 +313,7 @@ def parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--manifest", required=True)
     evaluate.add_argument("--features", required=True)
     evaluate.add_argument("--subsets", required=True)
+    evaluate.add_argument("--exclude", nargs="+", required=True, help="rejects tables of the image caches")
     evaluate.add_argument("--fraction", required=True)
     evaluate.add_argument("--seed", required=True)
     evaluate.add_argument("--method", required=True)

@@ -144,6 +144,15 @@ def test_changing_an_image_preprocessing_reruns_only_that_encoders_jobs(
     assert "--modality text" not in result.stdout
 
 
+def test_the_papers_sweep_embeds_each_encoder_once_per_dataset(tmp_path: Path) -> None:
+    result = snakemake(tmp_path, REPO / "config/paper.yaml", "-n")
+    jobs = scheduled(result)
+    # MIMIC: 3 image + 5 text encoders; RSNA, COVIDx, CheXpert: the 3 image encoders. 4 parts each.
+    assert (jobs["embed_init"], jobs["embed_part"], jobs["embed_finalize"]) == (17, 68, 17)
+    assert jobs["pretrain"] == 15  # 3 x 5 Adaptors, none with an encoder in the loop
+    assert "resources: tmpdir=/tmp, gpu=1, nvidia_gpu=1" in result.stdout
+
+
 def test_bad_config_names_the_key(tmp_path: Path) -> None:
     config = yaml.safe_load(TINY.read_text())
     config["pretrain"]["epochs"] = "ten"

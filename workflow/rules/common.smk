@@ -150,7 +150,7 @@ def get_features(wildcards):
     }
 
 
-def get_subset_exclusions(wildcards):
+def get_embed_rejects(wildcards):
     """Samples any evaluated image encoder rejected are left out for every method alike."""
     return [
         cache_rejects(wildcards.dataset, "image", encoder)

@@ -11,6 +11,8 @@ rule embed_init:
         directory(cache_path("{dataset}", "{modality}", "{encoder}")),
     log:
         "logs/embed_init/{dataset}/{modality}/{encoder}.log",
+    benchmark:
+        "results/benchmarks/embed_init/{dataset}/{modality}/{encoder}.tsv"
     conda:
         "../../envs/adaptor.yaml"
     params:
@@ -60,6 +62,8 @@ rule embed_finalize:
         cache_rejects("{dataset}", "{modality}", "{encoder}"),
     log:
         "logs/embed_finalize/{dataset}/{modality}/{encoder}.log",
+    benchmark:
+        "results/benchmarks/embed_finalize/{dataset}/{modality}/{encoder}.tsv"
     conda:
         "../../envs/adaptor.yaml"
     shell:

@@ -1,7 +1,7 @@
 rule subsets:
     input:
         manifest="results/manifests/{dataset}.parquet",
-        exclude=get_subset_exclusions,
+        exclude=get_embed_rejects,
     output:
         "results/subsets/{dataset}.parquet",
     log:
@@ -20,6 +20,7 @@ rule evaluate_classification:
     input:
         unpack(get_features),
         manifest="results/manifests/{dataset}.parquet",
+        exclude=get_embed_rejects,
         subsets="results/subsets/{dataset}.parquet",
     output:
         "results/runs/{dataset}/classification/{method}/{image_encoder}/{text_encoder}/{fraction}/{seed}.parquet",
@@ -36,6 +37,6 @@ rule evaluate_classification:
         ),
     shell:
         "python -m adaptor evaluate --manifest {input.manifest} --features {input.features}"
-        " --subsets {input.subsets} --fraction {wildcards.fraction} --seed {wildcards.seed}"
+        " --subsets {input.subsets} --exclude {input.exclude} --fraction {wildcards.fraction} --seed {wildcards.seed}"
         " --method {wildcards.method} --image-encoder {wildcards.image_encoder}"
         " --text-encoder '{params.text_encoder}' --settings {params.settings} --out {output} > {log} 2>&1"
