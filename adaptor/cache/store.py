@@ -31,7 +31,8 @@ import numpy as np
 import zarr
 import zarr.codecs
 
-PER_SAMPLE = ("embeddings", "tokens", "token_mask", "reasons")
+MAX_CHUNK_BYTES = 16 << 20
+MAX_SHARD_BYTES = 512 << 20
 
 
 class CacheMismatch(ValueError):
@@ -59,13 +60,20 @@ class Layout:
     token_shape: tuple[int, int] | None = None
     token_mask: bool = False
 
-    def shard_size(self, n: int) -> int:
-        """Rows per shard for ``n`` samples: a multiple of the chunk size, never more than needed."""
-        chunk = max(1, min(self.chunk_rows, self.shard_rows, n))
-        return max(chunk, min(self.shard_rows, n) // chunk * chunk)
+    def row_bytes(self) -> int:
+        """Bytes of one sample in the widest per-sample array."""
+        tokens = self.token_shape[0] * self.token_shape[1] if self.token_shape else 0
+        return np.dtype(self.dtype).itemsize * max(self.dim, tokens)
 
     def chunk_size(self, n: int) -> int:
-        return max(1, min(self.chunk_rows, self.shard_rows, n))
+        """Rows per chunk (the unit of reading), capped so that token chunks stay small to read."""
+        return max(1, min(self.chunk_rows, self.shard_rows, n, MAX_CHUNK_BYTES // self.row_bytes()))
+
+    def shard_size(self, n: int) -> int:
+        """Rows per shard: a multiple of the chunk size, capped in bytes (a shard is buffered in RAM)."""
+        chunk = self.chunk_size(n)
+        rows = min(self.shard_rows, n, max(chunk, MAX_SHARD_BYTES // self.row_bytes()))
+        return max(chunk, rows // chunk * chunk)
 
 
 def shard_bounds(n: int, shard_rows: int) -> list[tuple[int, int]]:

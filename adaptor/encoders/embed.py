@@ -82,12 +82,15 @@ class _ShardBuffer:
     reasons: list[str] = field(default_factory=list)
 
     @classmethod
-    def empty(cls, shard: int, bounds: tuple[int, int], encoder: LoadedEncoder, tokens: bool) -> _ShardBuffer:
+    def empty(
+        cls, shard: int, bounds: tuple[int, int], encoder: LoadedEncoder, tokens: bool, dtype: np.dtype
+    ) -> _ShardBuffer:
+        """Zeroed arrays in the cache's dtype (float16 halves the RAM a token shard needs)."""
         start, stop = bounds
         rows = stop - start
-        arrays = {"embeddings": np.zeros((rows, encoder.dim), dtype=np.float32)}
+        arrays = {"embeddings": np.zeros((rows, encoder.dim), dtype=dtype)}
         if tokens:
-            arrays["tokens"] = np.zeros((rows, *encoder.token_shape), dtype=np.float32)
+            arrays["tokens"] = np.zeros((rows, *encoder.token_shape), dtype=dtype)
             if encoder.spec.modality == "text":
                 arrays["token_mask"] = np.zeros((rows, encoder.token_shape[0]), dtype=bool)
         return cls(shard, start, arrays, [""] * rows)
@@ -144,6 +147,7 @@ def image_shards(
     num_workers: int,
     device: torch.device,
     tokens: bool,
+    dtype: np.dtype,
 ) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
     """Decode in workers (pinned memory on CUDA), encode in channels_last, yield whole shards."""
     size = encoder.spec.batch_size
@@ -169,7 +173,7 @@ def image_shards(
                 yield buffer.finish()
                 buffer = None
             if buffer is None:
-                buffer = _ShardBuffer.empty(shard, bounds[shard], encoder, tokens)
+                buffer = _ShardBuffer.empty(shard, bounds[shard], encoder, tokens, dtype)
             good = np.array([not reason for reason in reasons])
             if images is not None:
                 batch = images.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
@@ -198,6 +202,7 @@ def text_shards(
     shards: list[int],
     device: torch.device,
     tokens: bool,
+    dtype: np.dtype,
 ) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
     """Tokenise with dynamic padding, batching reports of similar length within each shard."""
     module = encoder.module.to(device)
@@ -205,7 +210,7 @@ def text_shards(
     with torch.inference_mode(), _autocast(device):
         for shard in shards:
             start, stop = bounds[shard]
-            buffer = _ShardBuffer.empty(shard, bounds[shard], encoder, tokens)
+            buffer = _ShardBuffer.empty(shard, bounds[shard], encoder, tokens, dtype)
             buffer.reasons = [text_problem(text) for text in texts[start:stop]]
             valid = [start + i for i, reason in enumerate(buffer.reasons) if not reason]
             if valid:
@@ -272,13 +277,12 @@ def embed_part(
     mine = store.part_shards(len(bounds), part, parts)
     todo = store.pending(group, mine)
     device = _device()
-    tokens = "tokens" in group
+    tokens, dtype = "tokens" in group, group["embeddings"].dtype
     if encoder.spec.modality == "image":
-        shards = image_shards(
-            encoder, manifest["path"].to_list(), bounds, todo, settings.num_workers, device, tokens
-        )
+        paths = manifest["path"].to_list()
+        shards = image_shards(encoder, paths, bounds, todo, settings.num_workers, device, tokens, dtype)
     else:
-        shards = text_shards(encoder, manifest["text"].to_list(), bounds, todo, device, tokens)
+        shards = text_shards(encoder, manifest["text"].to_list(), bounds, todo, device, tokens, dtype)
     writer = store.ShardWriter(group)
     rows = rejected = 0
     try:

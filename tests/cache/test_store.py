@@ -24,6 +24,14 @@ def test_every_array_is_sharded_alike_and_shards_split_into_parts(tmp_path: Path
     assert [list(store.part_shards(1, p, 2)) for p in range(2)] == [[], [0]]
 
 
+def test_token_caches_get_smaller_chunks_and_shards() -> None:
+    pooled = Layout(dim=768)
+    assert (pooled.chunk_size(100_000), pooled.shard_size(100_000)) == (512, 4096)
+    vit_b = Layout(dim=768, token_shape=(256, 768))  # 384 KiB a sample in float16
+    assert vit_b.chunk_size(100_000) == 42  # <= 16 MiB: one sample's tokens read without 200 MB
+    assert vit_b.shard_size(100_000) == 1344  # <= 512 MiB buffered per shard, a multiple of 42
+
+
 def test_a_cache_is_refused_until_every_shard_is_written(tmp_path: Path) -> None:
     group = store.create(tmp_path / "c.zarr", ["a", "b", "c"], Layout(dim=2, shard_rows=2), {})
     store.write_shard(group, 1, {"embeddings": np.ones((1, 2)), "reasons": np.array([""])})
