@@ -1,8 +1,16 @@
-"""The Adaptor exactly as published (section 2 of the method reference), pooled mode.
+"""The Adaptor: the published pooled mode (section 2 of the method reference) and a token mode.
 
-Note what the paper's design does: every sequence has length 1, so softmax over a single key is 1
-and the attention output does not depend on the query. There is no cross-modal fusion in this
-mode, and W_q, W_k receive no gradient; the layers act as shared residual MLP blocks.
+Pooled mode is exactly the paper: every sequence has length 1, so softmax over a single key is 1
+and the attention output does not depend on the query. There is no cross-modal fusion in this mode,
+and W_q, W_k receive no gradient; the layers act as shared residual MLP blocks.
+
+Token mode (an extension, not the published method) feeds image patch tokens and text token states,
+each behind a learned summary token, through the same shared layers as self-attention over each
+modality's own tokens (padding masked): attention is real, its queries matter, and the summary
+tokens give the pooled outputs. It deliberately does not condition an image on its paired report:
+with in-batch negatives that leaks the answer (a model can match the text inside each image
+embedding to the text embeddings), and scoring every image-report pair of a batch jointly costs B^2
+forwards per step. The downstream image path is the same self-attention the training used.
 """
 
 from __future__ import annotations
@@ -13,6 +21,8 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+MODES = ("pooled", "tokens")
 
 
 @dataclass(frozen=True)
@@ -28,6 +38,11 @@ class AdaptorConfig:
     dropout: float = 0.1
     logit_scale_init: float = math.log(1 / 0.07)
     logit_scale_max: float | None = 100.0
+    mode: str = "pooled"
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"adaptor mode must be one of {MODES}, got {self.mode!r}")
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -46,13 +61,22 @@ class CrossLayer(nn.Module):
         self.dropout1, self.dropout2 = nn.Dropout(dropout), nn.Dropout(dropout)
 
     def forward(self, source: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
+        """The published wiring: ``source`` updated by attention with the other modality as query."""
         attended, _ = self.attention(query, source, source, need_weights=False)
-        x = self.norm1(source + self.dropout1(attended))
+        return self._finish(source, attended)
+
+    def attend(self, tokens: torch.Tensor, padding: torch.Tensor | None = None) -> torch.Tensor:
+        """Token mode: self-attention over a sequence (True in ``padding`` = a key to ignore)."""
+        attended, _ = self.attention(tokens, tokens, tokens, key_padding_mask=padding, need_weights=False)
+        return self._finish(tokens, attended)
+
+    def _finish(self, residual: torch.Tensor, attended: torch.Tensor) -> torch.Tensor:
+        x = self.norm1(residual + self.dropout1(attended))
         return self.norm2(x + self.dropout2(self.feed_forward(x)))
 
 
 class Adaptor(nn.Module):
-    """Projections + shared cross layers + learnable temperature, on pooled embeddings."""
+    """Projections + shared layers + learnable temperature, on pooled vectors or on token sequences."""
 
     def __init__(self, config: AdaptorConfig) -> None:
         super().__init__()
@@ -63,21 +87,61 @@ class Adaptor(nn.Module):
             CrossLayer(config.width, config.heads, config.ffn, config.dropout) for _ in range(config.layers)
         )
         self.logit_scale = nn.Parameter(torch.tensor(config.logit_scale_init))
+        if config.mode == "tokens":
+            self.image_summary = nn.Parameter(torch.randn(config.width) * 0.02)
+            self.text_summary = nn.Parameter(torch.randn(config.width) * 0.02)
 
-    def forward(self, image: torch.Tensor, text: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Aligned, L2-normalised image and text embeddings for [B, D_img] and [B, D_txt] inputs."""
-        image = F.normalize(self.image_projection(image), dim=-1).unsqueeze(1)
-        text = F.normalize(self.text_projection(text), dim=-1).unsqueeze(1)
-        for layer in self.layers:
-            image = layer(source=image, query=text)
-            text = layer(source=text, query=image)
-        return F.normalize(image[:, 0], dim=-1), F.normalize(text[:, 0], dim=-1)
+    def forward(
+        self,
+        image: torch.Tensor,
+        text: torch.Tensor,
+        image_mask: torch.Tensor | None = None,
+        text_mask: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Aligned, L2-normalised image and text embeddings.
 
-    def encode_image(self, image: torch.Tensor) -> torch.Tensor:
-        """Downstream image path: the same layers as self-attention, no text."""
-        x = F.normalize(self.image_projection(image), dim=-1).unsqueeze(1)
+        Pooled mode takes [B, D_img] and [B, D_txt]; token mode [B, T, D] sequences with optional
+        [B, T] masks (True = a real token).
+        """
+        if self.config.mode == "pooled":
+            image = F.normalize(self.image_projection(image), dim=-1).unsqueeze(1)
+            text = F.normalize(self.text_projection(text), dim=-1).unsqueeze(1)
+            for layer in self.layers:
+                image = layer(source=image, query=text)
+                text = layer(source=text, query=image)
+            return F.normalize(image[:, 0], dim=-1), F.normalize(text[:, 0], dim=-1)
+        return self.encode_image(image, image_mask), self.encode_text(text, text_mask)
+
+    def _sequence(
+        self, tokens: torch.Tensor, mask: torch.Tensor | None, projection: nn.Linear, summary: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Projected, L2-normalised tokens behind a learned summary token, and their padding mask."""
+        batch = tokens.shape[0]
+        x = F.normalize(projection(tokens), dim=-1)
+        x = torch.cat([summary.expand(batch, 1, -1), x], dim=1)
+        if mask is None:
+            mask = torch.ones(tokens.shape[:2], dtype=torch.bool, device=tokens.device)
+        padding = torch.cat([torch.zeros(batch, 1, dtype=torch.bool, device=x.device), ~mask.bool()], dim=1)
+        return x, padding
+
+    def encode_image(self, image: torch.Tensor, image_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Downstream image path: the same layers as self-attention over the image alone, no text."""
+        return self._alone(image, image_mask, "image")
+
+    def encode_text(self, text: torch.Tensor, text_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Text path alone (e.g. zero-shot prompts): self-attention over the text, no image."""
+        return self._alone(text, text_mask, "text")
+
+    def _alone(self, inputs: torch.Tensor, mask: torch.Tensor | None, modality: str) -> torch.Tensor:
+        projection = getattr(self, f"{modality}_projection")
+        if self.config.mode == "pooled":
+            x = F.normalize(projection(inputs), dim=-1).unsqueeze(1)
+            for layer in self.layers:
+                x = layer(source=x, query=x)
+            return F.normalize(x[:, 0], dim=-1)
+        x, padding = self._sequence(inputs, mask, projection, getattr(self, f"{modality}_summary"))
         for layer in self.layers:
-            x = layer(source=x, query=x)
+            x = layer.attend(x, padding)
         return F.normalize(x[:, 0], dim=-1)
 
     def scale(self) -> torch.Tensor:

@@ -31,6 +31,36 @@ def test_pooled_attention_ignores_its_query() -> None:
     assert torch.allclose(first, second, atol=1e-6)
 
 
+def test_attention_over_tokens_depends_on_its_query() -> None:
+    """Over several keys the softmax weights, and so the output, change with the query."""
+    torch.manual_seed(0)
+    attention = Adaptor(AdaptorConfig(image_dim=8, text_dim=8)).layers[0].attention.eval()
+    keys = torch.randn(4, 9, 768)
+    first, _ = attention(torch.randn(4, 1, 768), keys, keys)
+    second, _ = attention(torch.randn(4, 1, 768), keys, keys)
+    assert not torch.allclose(first, second, atol=1e-3)
+    single = keys[:, :1]
+    first, _ = attention(torch.randn(4, 1, 768), single, single)
+    second, _ = attention(torch.randn(4, 1, 768), single, single)
+    assert torch.allclose(first, second, atol=1e-6)  # one key: the pooled mode's case
+
+
+def test_token_mode_ignores_padding_and_adds_two_summary_tokens() -> None:
+    torch.manual_seed(0)
+    model = Adaptor(AdaptorConfig(image_dim=512, text_dim=768, mode="tokens")).eval()
+    assert count_parameters(model) == 12_011_009 + 2 * 768
+    image, text = torch.randn(2, 9, 512), torch.randn(2, 7, 768)
+    mask = torch.tensor([[True] * 7, [True] * 4 + [False] * 3])
+    changed = text.clone()
+    changed[1, 4:] = 100.0
+    reference = model(image, text, text_mask=mask)
+    assert all(
+        torch.allclose(a, b, atol=1e-6)
+        for a, b in zip(reference, model(image, changed, text_mask=mask), strict=True)
+    )
+    assert model.encode_image(image).shape == (2, 768) and model.encode_text(text, mask).shape == (2, 768)
+
+
 def test_outputs_are_unit_norm_and_logit_scale_starts_at_1_over_007() -> None:
     model = Adaptor(AdaptorConfig(image_dim=16, text_dim=12)).eval()
     image, text = model(torch.randn(5, 16), torch.randn(5, 12))
