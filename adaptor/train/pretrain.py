@@ -1,11 +1,15 @@
 """Train the Adaptor from the embedding caches alone: no encoder runs here.
 
-Arrays are loaded once; a batch is an index slice of a per-epoch permutation (reshuffled every
-epoch, unlike the original). Image and text rows are joined by sample id, never by position.
+Pairs are joined by sample id, never by position, and batches are slices of a per-epoch permutation
+(reshuffled every epoch, unlike the original). The learning rate is set every step from the real
+number of optimiser steps. After every epoch the whole training state is checkpointed, so a killed
+run restarted with the same inputs continues where it stopped and ends bit-for-bit where an
+uninterrupted run ends (on CPU).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -18,11 +22,15 @@ import polars as pl
 import torch
 from safetensors.torch import save_file
 
-from adaptor.cache.store import Cache, join, usable
+from adaptor.cache.store import Cache, usable
 from adaptor.model.adaptor import Adaptor, AdaptorConfig, count_parameters
 from adaptor.model.loss import contrastive_loss
+from adaptor.train import checkpoint
+from adaptor.train.pairs import PooledPairs, TokenPairs
+from adaptor.train.retrieval import recall_at_k
 
 log = logging.getLogger(__name__)
+WEIGHTS = "weights.safetensors"
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,8 @@ class PretrainSettings:
     seed: int = 42
     text_to_image_weight: float = 0.75
     logit_scale_max: float | None = 100.0
+    mode: str = "pooled"
+    token_ram_gb: float = 8.0
 
 
 def linear_warmup_decay(total_steps: int, warmup_fraction: float):
@@ -52,25 +62,48 @@ def linear_warmup_decay(total_steps: int, warmup_fraction: float):
     return factor
 
 
-def _batches(n: int, batch_size: int, generator: torch.Generator | None) -> list[torch.Tensor]:
-    order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
-    # A trailing batch of one sample has no negatives; fold it into the previous batch instead.
-    cuts = list(range(0, n, batch_size))
-    if len(cuts) > 1 and n - cuts[-1] < 2:
-        cuts.pop()
-    return [order[start:end] for start, end in zip(cuts, [*cuts[1:], n], strict=True)]
+def _pairs(
+    image: Cache, text: Cache, ids: list[str], settings: PretrainSettings, device: torch.device
+) -> PooledPairs | TokenPairs:
+    if settings.mode == "pooled":
+        return PooledPairs(image, text, ids, device)
+    return TokenPairs(image, text, ids, device, int(settings.token_ram_gb * 2**30))
 
 
-def _mean_loss(model: Adaptor, image: torch.Tensor, text: torch.Tensor, settings: PretrainSettings) -> float:
+def _mean_loss(model: Adaptor, pairs: PooledPairs | TokenPairs, settings: PretrainSettings) -> float:
     model.eval()
     total = 0.0
     with torch.no_grad():
-        for index in _batches(len(image), settings.batch_size, None):
-            out_image, out_text = model(image[index], text[index])
-            total += contrastive_loss(
-                out_image, out_text, model.scale(), settings.text_to_image_weight
-            ).item() * len(index)
-    return total / len(image)
+        for batch in pairs.batches(settings.batch_size):
+            out_image, out_text = model(*batch)
+            loss = contrastive_loss(out_image, out_text, model.scale(), settings.text_to_image_weight)
+            total += loss.item() * len(batch[0])
+    return total / len(pairs)
+
+
+def embed_pairs(
+    model: Adaptor, pairs: PooledPairs | TokenPairs, batch_size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each modality through its own Adaptor path, in pair order (for retrieval)."""
+    model.eval()
+    images, texts = [], []
+    with torch.no_grad():
+        for batch in pairs.batches(batch_size):
+            out_image, out_text = model(*batch)
+            images.append(out_image.float().cpu().numpy())
+            texts.append(out_text.float().cpu().numpy())
+    return np.concatenate(images), np.concatenate(texts)
+
+
+def run_key(settings: PretrainSettings, image: Cache, text: Cache, ids: list[str]) -> str:
+    """What a checkpoint must match to be resumed: the recipe, both caches and the training ids."""
+    fingerprint = {
+        "settings": asdict(settings),
+        "image": image.attrs["key"],
+        "text": text.attrs["key"],
+        "ids": ids,
+    }
+    return hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def pretrain(
@@ -80,9 +113,8 @@ def pretrain(
     settings: PretrainSettings,
     out_dir: str | Path,
 ) -> dict[str, object]:
-    """Train, keep the checkpoint with the lowest validation loss, and return the run's metrics."""
+    """Train (or resume), keep the weights with the lowest validation loss, and return the run's metrics."""
     started = time.perf_counter()
-    torch.manual_seed(settings.seed)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -95,62 +127,80 @@ def pretrain(
             log.warning("%s: %d of %d pairs rejected at embedding, left out", split, dropped, len(listed))
         if len(ids) < 2:
             raise ValueError(f"pre-training needs at least 2 {split} pairs, found {len(ids)}")
-        image, text = join(image_cache, text_cache, ids)
-        splits[split] = (torch.from_numpy(image).to(device), torch.from_numpy(text).to(device))
-    train_image, train_text = splits["train"]
-    config = AdaptorConfig(
-        image_dim=train_image.shape[1],
-        text_dim=train_text.shape[1],
-        logit_scale_max=settings.logit_scale_max,
-    )
+        splits[split] = (ids, _pairs(image_cache, text_cache, ids, settings, device))
+    train, val = splits["train"][1], splits["val"][1]
+    torch.manual_seed(settings.seed)
+    image_dim, text_dim = train.dims
+    config = AdaptorConfig(image_dim, text_dim, logit_scale_max=settings.logit_scale_max, mode=settings.mode)
     model = Adaptor(config).to(device)
     optimiser = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
-    steps_per_epoch = len(_batches(len(train_image), settings.batch_size, None))
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimiser, linear_warmup_decay(settings.epochs * steps_per_epoch, settings.warmup_fraction)
-    )
     generator = torch.Generator().manual_seed(settings.seed)
-    history: list[dict[str, float]] = []
-    best_loss, best_epoch, train_seconds = float("inf"), -1, 0.0
-    for epoch in range(settings.epochs):
+    steps_per_epoch = train.steps(settings.batch_size)
+    factor = linear_warmup_decay(settings.epochs * steps_per_epoch, settings.warmup_fraction)
+    key = run_key(settings, image_cache, text_cache, splits["train"][0])
+    folder = out_dir / "checkpoint"
+    saved = checkpoint.read_progress(folder)
+    if saved is not None and saved["run_key"] == key:
+        progress = checkpoint.load(folder, model, optimiser, generator)
+        log.info("resuming after epoch %d from %s", progress["epoch"], folder)
+    else:
+        progress = {
+            "run_key": key,
+            "epoch": -1,
+            "step": 0,
+            "best_loss": math.inf,
+            "best_epoch": -1,
+            "train_seconds": 0.0,
+            "history": [],
+            "stopped": False,
+        }
+    for epoch in range(progress["epoch"] + 1, settings.epochs):
+        if progress["stopped"]:
+            break
         epoch_start = time.perf_counter()
         model.train()
         running = 0.0
-        for index in _batches(len(train_image), settings.batch_size, generator):
-            index = index.to(device)
-            out_image, out_text = model(train_image[index], train_text[index])
+        for batch in train.batches(settings.batch_size, generator):
+            for group in optimiser.param_groups:
+                group["lr"] = settings.lr * factor(progress["step"])
+            out_image, out_text = model(*batch)
             loss = contrastive_loss(out_image, out_text, model.scale(), settings.text_to_image_weight)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
-            schedule.step()
-            running += loss.item() * len(index)
-        train_seconds += time.perf_counter() - epoch_start
-        val_loss = _mean_loss(model, *splits["val"], settings)
-        history.append({"epoch": epoch, "train_loss": running / len(train_image), "val_loss": val_loss})
-        if val_loss < best_loss:
-            best_loss, best_epoch = val_loss, epoch
+            progress["step"] += 1
+            running += loss.item() * len(batch[0])
+        progress["train_seconds"] += time.perf_counter() - epoch_start
+        val_loss = _mean_loss(model, val, settings)
+        progress["history"].append({"epoch": epoch, "train_loss": running / len(train), "val_loss": val_loss})
+        progress["epoch"] = epoch
+        if val_loss < progress["best_loss"]:
+            progress["best_loss"], progress["best_epoch"] = val_loss, epoch
             save_file(
-                {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
-                out_dir / "pooled.safetensors",
+                {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, out_dir / WEIGHTS
             )
-        elif epoch - best_epoch >= settings.patience:
-            break
+        elif epoch - progress["best_epoch"] >= settings.patience:
+            progress["stopped"] = True
+        checkpoint.save(folder, model, optimiser, generator, progress)
     (out_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
+    best = load_adaptor(out_dir).to(device)
+    retrieval = recall_at_k(*embed_pairs(best, val, settings.batch_size))
+    history = progress["history"]
     metrics = {
-        "mode": "pooled",
+        "mode": settings.mode,
         "trainable_parameters": count_parameters(model),
         "frozen_parameters": int(image_cache.attrs.get("parameters", 0))
         + int(text_cache.attrs.get("parameters", 0)),
         "image_cache_key": image_cache.attrs["key"],
         "text_cache_key": text_cache.attrs["key"],
-        "n_train": len(train_image),
-        "n_val": len(splits["val"][0]),
+        "n_train": len(train),
+        "n_val": len(val),
         "epochs_run": len(history),
-        "best_epoch": best_epoch,
-        "best_val_loss": best_loss,
+        "best_epoch": progress["best_epoch"],
+        "best_val_loss": progress["best_loss"],
+        "retrieval": retrieval,
         "wall_seconds": time.perf_counter() - started,
-        "train_samples_per_second": len(train_image) * len(history) / max(train_seconds, 1e-9),
+        "train_samples_per_second": len(train) * len(history) / max(progress["train_seconds"], 1e-9),
         "device": device.type,
         "settings": asdict(settings),
         "history": history,
@@ -166,7 +216,7 @@ def load_adaptor(directory: str | Path) -> Adaptor:
     directory = Path(directory)
     config = AdaptorConfig(**json.loads((directory / "config.json").read_text()))
     model = Adaptor(config)
-    model.load_state_dict(load_file(directory / "pooled.safetensors"))
+    model.load_state_dict(load_file(directory / WEIGHTS))
     return model.eval()
 
 

@@ -4,9 +4,12 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+import torch
 from safetensors.torch import load_file
 
+from adaptor.cache import store
 from adaptor.cache.store import Layout, open_cache, write_all
+from adaptor.train.pairs import TokenPairs
 from adaptor.train.pretrain import (
     PretrainSettings,
     adaptor_features,
@@ -41,11 +44,63 @@ def test_training_improves_validation_loss_and_keeps_trainable_weights(tmp_path:
     history = metrics["history"]
     assert metrics["best_val_loss"] < history[0]["val_loss"] * 0.8
     assert metrics["best_val_loss"] < np.log(16)  # chance is log(batch) for a full batch
-    weights = load_file(tmp_path / "run" / "pooled.safetensors")
+    weights = load_file(tmp_path / "run" / "weights.safetensors")
     assert sum(t.numel() for t in weights.values()) == metrics["trainable_parameters"]
     model = load_adaptor(tmp_path / "run")
     assert adaptor_features(model, np.zeros((3, 24), dtype=np.float32)).shape == (3, 768)
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["epochs_run"] == 15
+    retrieval = metrics["retrieval"]  # 16 validation pairs: chance R@1 = 1/16, R@5 = 5/16
+    assert retrieval["image_to_text/R@1"] > 0.4 and retrieval["text_to_image/R@5"] > 0.8
+
+
+def _token_caches(tmp_path: Path, n: int = 96) -> tuple[pl.DataFrame, Path, Path]:
+    """Token arrays sharing a latent factor per pair; reports padded to 6 tokens with random lengths."""
+    rng = np.random.default_rng(1)
+    latent = rng.normal(size=(n, 1, 8))
+    image = (latent @ rng.normal(size=(8, 24)) + 0.3 * rng.normal(size=(n, 4, 24))).astype(np.float32)
+    text = (latent @ rng.normal(size=(8, 16)) + 0.3 * rng.normal(size=(n, 6, 16))).astype(np.float32)
+    mask = np.arange(6)[None] < rng.integers(3, 7, size=n)[:, None]
+    ids = [f"s{i}" for i in range(n)]
+    for name, tokens, token_mask in (("img", image, None), ("txt", text * mask[..., None], mask)):
+        layout = Layout(
+            dim=1,
+            shard_rows=32,
+            chunk_rows=16,
+            dtype="float32",
+            token_shape=tokens.shape[1:],
+            token_mask=token_mask is not None,
+        )
+        group = store.create(tmp_path / f"{name}.zarr", ids, layout, {"m": name})
+        for shard, (start, stop) in enumerate(store.shard_bounds(n, 32)):
+            arrays = {"embeddings": np.zeros((stop - start, 1)), "tokens": tokens[start:stop]}
+            if token_mask is not None:
+                arrays["token_mask"] = token_mask[start:stop]
+            store.write_shard(group, shard, arrays)
+        store.finalize(tmp_path / f"{name}.zarr")
+    manifest = pl.DataFrame({"id": ids, "split": ["val" if i % 6 == 0 else "train" for i in range(n)]})
+    return manifest, tmp_path / "img.zarr", tmp_path / "txt.zarr"
+
+
+def test_token_mode_trains_on_token_arrays(tmp_path: Path) -> None:
+    manifest, image, text = _token_caches(tmp_path)
+    settings = PretrainSettings(epochs=8, batch_size=16, lr=3e-4, mode="tokens")
+    metrics = pretrain(manifest, open_cache(image), open_cache(text), settings, tmp_path / "run")
+    published = 24 * 768 + 16 * 768 + 2 * 5_513_984 + 1
+    assert metrics["mode"] == "tokens" and metrics["trainable_parameters"] == published + 2 * 768
+    assert metrics["best_val_loss"] < metrics["history"][0]["val_loss"] * 0.8
+
+
+def test_token_pairs_stream_every_pair_once_when_over_budget(tmp_path: Path) -> None:
+    manifest, image, text = _token_caches(tmp_path)
+    ids = manifest["id"].to_list()
+    caches = open_cache(image), open_cache(text)
+    resident = TokenPairs(*caches, ids, torch.device("cpu"), ram_budget_bytes=1 << 30)
+    streamed = TokenPairs(*caches, ids, torch.device("cpu"), ram_budget_bytes=20_000)
+    assert not resident.streamed and streamed.streamed and len(streamed.windows) > 2
+    generator = torch.Generator().manual_seed(0)
+    totals = [sum(batch[0].sum(0) for batch in pairs.batches(8, generator)) for pairs in (resident, streamed)]
+    assert torch.allclose(totals[0], totals[1], atol=1e-3)
+    assert streamed.steps(8) == sum(1 for _ in streamed.batches(8, generator))
 
 
 def test_training_is_deterministic_on_cpu(tmp_path: Path) -> None:

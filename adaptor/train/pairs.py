@@ -1,0 +1,151 @@
+"""Image-report pairs from the caches, as batches of tensors: no encoder, no per-sample Python work.
+
+Pooled vectors are loaded once (onto the GPU when there is one) and a batch is an index slice.
+Token arrays are loaded once too when they fit ``ram_budget_bytes``; otherwise they stream from Zarr
+in windows of consecutive rows (contiguous reads), the next window read on a background thread
+while the current one trains. Both shuffle with the caller's generator, so a run is reproducible and
+resumable: the generator state at an epoch boundary decides every later batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import torch
+import zarr
+
+from adaptor.cache.store import Cache
+
+Batch = tuple[torch.Tensor, ...]
+
+
+def batch_indices(n: int, batch_size: int, generator: torch.Generator | None) -> list[torch.Tensor]:
+    """A permutation (or the identity without a generator) cut into batches.
+
+    A trailing batch of one sample has no negatives; it is folded into the previous batch instead.
+    """
+    order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+    cuts = list(range(0, n, batch_size))
+    if len(cuts) > 1 and n - cuts[-1] < 2:
+        cuts.pop()
+    return [order[start:end] for start, end in zip(cuts, [*cuts[1:], n], strict=True)]
+
+
+class PooledPairs:
+    """Pooled image and text vectors of the same ids, held in memory on ``device``."""
+
+    def __init__(self, image: Cache, text: Cache, ids: list[str], device: torch.device) -> None:
+        self.image = torch.from_numpy(image.embeddings[image.rows(ids)]).to(device)
+        self.text = torch.from_numpy(text.embeddings[text.rows(ids)]).to(device)
+        self.device = device
+
+    def __len__(self) -> int:
+        return len(self.image)
+
+    @property
+    def dims(self) -> tuple[int, int]:
+        return self.image.shape[1], self.text.shape[1]
+
+    def steps(self, batch_size: int) -> int:
+        """Optimiser steps in one epoch."""
+        return len(batch_indices(len(self), batch_size, None))
+
+    def batches(self, batch_size: int, generator: torch.Generator | None = None) -> Iterator[Batch]:
+        for index in batch_indices(len(self), batch_size, generator):
+            index = index.to(self.device)
+            yield self.image[index], self.text[index]
+
+
+class TokenPairs:
+    """Image and text token arrays (with masks) of the same ids, in memory or streamed in windows."""
+
+    def __init__(
+        self,
+        image: Cache,
+        text: Cache,
+        ids: list[str],
+        device: torch.device,
+        ram_budget_bytes: int,
+        window_rows: int = 4096,
+    ) -> None:
+        self.sources = [
+            (zarr.open_group(cache.path, mode="r"), cache.stored_rows[cache.rows(ids)])
+            for cache in (image, text)
+        ]
+        for group, _ in self.sources:
+            if "tokens" not in group:
+                raise ValueError(
+                    f"{group.store}: token mode needs token arrays; add the dataset to embed.tokens"
+                )
+        self.n, self.device = len(ids), device
+        row_bytes = sum(
+            int(np.prod(group["tokens"].shape[1:])) * group["tokens"].dtype.itemsize
+            for group, _ in self.sources
+        )
+        self.streamed = row_bytes * self.n > ram_budget_bytes
+        self.window_rows = (
+            min(window_rows, max(2, ram_budget_bytes // (4 * row_bytes))) if self.streamed else self.n
+        )
+        self.windows = [
+            range(start, min(start + self.window_rows, self.n))
+            for start in range(0, self.n, self.window_rows)
+        ]
+        self.resident = None if self.streamed else self._load(range(self.n))
+
+    def __len__(self) -> int:
+        return self.n
+
+    @property
+    def dims(self) -> tuple[int, int]:
+        return tuple(int(group["tokens"].shape[2]) for group, _ in self.sources)  # type: ignore[return-value]
+
+    def steps(self, batch_size: int) -> int:
+        """Optimiser steps in one epoch (batches never span two windows)."""
+        return sum(len(batch_indices(len(window), batch_size, None)) for window in self.windows)
+
+    def _load(self, window: range) -> list[torch.Tensor]:
+        """Tokens and masks of the window's pairs: one contiguous read per array, then a selection."""
+        arrays = []
+        for group, rows in self.sources:
+            wanted = rows[window.start : window.stop]
+            low, high = int(wanted.min()), int(wanted.max()) + 1
+            tokens = group["tokens"][low:high][wanted - low]
+            mask = (
+                group["token_mask"][low:high][wanted - low]
+                if "token_mask" in group
+                else np.ones(tokens.shape[:2], bool)
+            )
+            arrays += [torch.from_numpy(tokens), torch.from_numpy(mask)]
+        return arrays
+
+    def batches(self, batch_size: int, generator: torch.Generator | None = None) -> Iterator[Batch]:
+        """(image tokens, text tokens, image mask, text mask) batches, as float32 on the device."""
+        if not self.streamed:
+            yield from self._cut(self.resident, batch_size, generator)
+            return
+        order = (
+            torch.randperm(len(self.windows), generator=generator).tolist()
+            if generator is not None
+            else list(range(len(self.windows)))
+        )
+        with ThreadPoolExecutor(max_workers=1) as reader:
+            pending = reader.submit(self._load, self.windows[order[0]])
+            for position in range(len(order)):
+                arrays = pending.result()
+                if position + 1 < len(order):
+                    pending = reader.submit(self._load, self.windows[order[position + 1]])
+                yield from self._cut(arrays, batch_size, generator)
+
+    def _cut(
+        self, arrays: list[torch.Tensor], batch_size: int, generator: torch.Generator | None
+    ) -> Iterator[Batch]:
+        image, image_mask, text, text_mask = arrays
+        for index in batch_indices(len(image), batch_size, generator):
+            yield (
+                image[index].to(self.device, non_blocking=True).float(),
+                text[index].to(self.device, non_blocking=True).float(),
+                image_mask[index].to(self.device),
+                text_mask[index].to(self.device),
+            )
