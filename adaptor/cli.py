@@ -137,14 +137,14 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
 def cmd_features(args: argparse.Namespace) -> None:
     from adaptor.cache import store
     from adaptor.encoders.weights import sha256
-    from adaptor.train.pretrain import adaptor_features, load_adaptor
+    from adaptor.train.pretrain import WEIGHTS, adaptor_features, load_adaptor
 
     _threads(args.threads)
     source = store.open_cache(args.image_cache, _expected(args.image_encoder, "image", args.image_spec))
     directory = Path(args.adaptor_dir)
     identity = {
         "image_cache_key": source.attrs["key"],
-        "adaptor_weights_sha256": sha256(directory / "pooled.safetensors"),
+        "adaptor_weights_sha256": sha256(directory / WEIGHTS),
         "path": "image",
         "mode": "pooled",
     }
@@ -215,8 +215,10 @@ def cmd_report(args: argparse.Namespace) -> None:
     pretraining = tables.pretraining(args.pretrain_metrics, stage_seconds)
     tables.write_atomic(classification, out / "classification.parquet")
     tables.write_atomic(pretraining, out / "pretraining.parquet")
+    retrieval = tables.retrieval(args.pretrain_metrics)
+    tables.write_atomic(retrieval, out / "retrieval.parquet")
     tables.write_atomic(wall, out / "wall_time.parquet")
-    write_report(classification, pretraining, wall, args.report)
+    write_report(classification, pretraining, retrieval, wall, args.report)
 
 
 def parser() -> argparse.ArgumentParser:

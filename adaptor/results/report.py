@@ -22,7 +22,11 @@ def _cell(value: object) -> str:
 
 
 def write_report(
-    classification: pl.DataFrame, pretraining: pl.DataFrame, wall: pl.DataFrame, path: str | Path
+    classification: pl.DataFrame,
+    pretraining: pl.DataFrame,
+    retrieval: pl.DataFrame,
+    wall: pl.DataFrame,
+    path: str | Path,
 ) -> None:
     table = summary(classification).with_columns(
         pl.when(pl.col("std").is_null())
@@ -45,5 +49,11 @@ def write_report(
         + "\n## Pre-training\n\n"
         + _markdown(pretraining.select(pl.exclude("^stage_seconds/.*$")))
     )
+    recall = retrieval.with_columns(pl.format("R@{}", pl.col("k")).alias("k")).pivot(
+        on="k", index=["image_encoder", "text_encoder", "mode", "direction", "n_pairs"], values="recall"
+    )
+    text += "\n## Retrieval on the validation pairs\n\n"
+    text += "Recall@K, each query's own pair the only right answer; chance is K / n_pairs.\n\n"
+    text += _markdown(recall)
     text += "\n## Wall time by stage (sum over jobs, seconds)\n\n" + _markdown(stages)
     Path(path).write_text(text)

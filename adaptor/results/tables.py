@@ -55,12 +55,41 @@ def wall_times(benchmark_files: list[str | Path]) -> pl.DataFrame:
     return pl.DataFrame(rows, schema={"stage": pl.String, "job": pl.String, "seconds": pl.Float64})
 
 
+def _encoders(metrics_file: str | Path) -> tuple[str, str]:
+    """(image, text) encoder names from ``results/adaptors/{image}/{text}/{mode}/metrics.json``."""
+    parents = Path(metrics_file).parents
+    return parents[2].name, parents[1].name
+
+
+def retrieval(metric_files: list[str | Path]) -> pl.DataFrame:
+    """Recall@K on the held-out pairs, both directions, one row per (Adaptor, direction, K)."""
+    rows = []
+    for file in metric_files:
+        metrics = json.loads(Path(file).read_text())
+        image_encoder, text_encoder = _encoders(file)
+        for name, value in metrics["retrieval"].items():
+            direction, k = name.split("/R@")
+            rows.append(
+                {
+                    "image_encoder": image_encoder,
+                    "text_encoder": text_encoder,
+                    "mode": metrics["mode"],
+                    "direction": direction,
+                    "k": int(k),
+                    "recall": value,
+                    "n_pairs": metrics["n_val"],
+                    "chance": min(1.0, int(k) / metrics["n_val"]),
+                }
+            )
+    return pl.DataFrame(rows)
+
+
 def pretraining(metric_files: list[str | Path], stage_seconds: dict[str, float]) -> pl.DataFrame:
     """One row per trained Adaptor, with the wall time of each stage of the DAG beside it."""
     rows = []
     for file in metric_files:
         metrics = json.loads(Path(file).read_text())
-        image_encoder, text_encoder = Path(file).parent.parent.name, Path(file).parent.name
+        image_encoder, text_encoder = _encoders(file)
         rows.append(
             {
                 "image_encoder": image_encoder,
@@ -71,6 +100,7 @@ def pretraining(metric_files: list[str | Path], stage_seconds: dict[str, float])
                 "epochs_run": metrics["epochs_run"],
                 "best_epoch": metrics["best_epoch"],
                 "best_val_loss": metrics["best_val_loss"],
+                "chance_val_loss": metrics["chance_val_loss"],
                 "n_train": metrics["n_train"],
                 "n_val": metrics["n_val"],
                 "train_samples_per_second": metrics["train_samples_per_second"],

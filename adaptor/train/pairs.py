@@ -48,9 +48,9 @@ class PooledPairs:
     def dims(self) -> tuple[int, int]:
         return self.image.shape[1], self.text.shape[1]
 
-    def steps(self, batch_size: int) -> int:
-        """Optimiser steps in one epoch."""
-        return len(batch_indices(len(self), batch_size, None))
+    def batch_sizes(self, batch_size: int) -> list[int]:
+        """The size of every batch of an epoch."""
+        return [len(index) for index in batch_indices(len(self), batch_size, None)]
 
     def batches(self, batch_size: int, generator: torch.Generator | None = None) -> Iterator[Batch]:
         for index in batch_indices(len(self), batch_size, generator):
@@ -101,9 +101,11 @@ class TokenPairs:
     def dims(self) -> tuple[int, int]:
         return tuple(int(group["tokens"].shape[2]) for group, _ in self.sources)  # type: ignore[return-value]
 
-    def steps(self, batch_size: int) -> int:
-        """Optimiser steps in one epoch (batches never span two windows)."""
-        return sum(len(batch_indices(len(window), batch_size, None)) for window in self.windows)
+    def batch_sizes(self, batch_size: int) -> list[int]:
+        """The size of every batch of an epoch (batches never span two windows)."""
+        return [
+            len(index) for window in self.windows for index in batch_indices(len(window), batch_size, None)
+        ]
 
     def _load(self, window: range) -> list[torch.Tensor]:
         """Tokens and masks of the window's pairs: one contiguous read per array, then a selection."""
@@ -143,9 +145,11 @@ class TokenPairs:
     ) -> Iterator[Batch]:
         image, image_mask, text, text_mask = arrays
         for index in batch_indices(len(image), batch_size, generator):
+            # Positions padded in every row of the batch are dropped: masked keys change nothing.
+            width = int(text_mask[index].any(0).nonzero().max()) + 1
             yield (
                 image[index].to(self.device, non_blocking=True).float(),
-                text[index].to(self.device, non_blocking=True).float(),
+                text[index, :width].to(self.device, non_blocking=True).float(),
                 image_mask[index].to(self.device),
-                text_mask[index].to(self.device),
+                text_mask[index, :width].to(self.device),
             )

@@ -95,6 +95,11 @@ def embed_pairs(
     return np.concatenate(images), np.concatenate(texts)
 
 
+def chance_loss(batch_sizes: list[int]) -> float:
+    """The loss of uninformative embeddings: ln(B) per batch of B, both directions, sample-weighted."""
+    return float(sum(size * math.log(size) for size in batch_sizes) / sum(batch_sizes))
+
+
 def run_key(settings: PretrainSettings, image: Cache, text: Cache, ids: list[str]) -> str:
     """What a checkpoint must match to be resumed: the recipe, both caches and the training ids."""
     fingerprint = {
@@ -135,7 +140,7 @@ def pretrain(
     model = Adaptor(config).to(device)
     optimiser = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     generator = torch.Generator().manual_seed(settings.seed)
-    steps_per_epoch = train.steps(settings.batch_size)
+    steps_per_epoch = len(train.batch_sizes(settings.batch_size))
     factor = linear_warmup_decay(settings.epochs * steps_per_epoch, settings.warmup_fraction)
     key = run_key(settings, image_cache, text_cache, splits["train"][0])
     folder = out_dir / "checkpoint"
@@ -198,6 +203,7 @@ def pretrain(
         "epochs_run": len(history),
         "best_epoch": progress["best_epoch"],
         "best_val_loss": progress["best_loss"],
+        "chance_val_loss": chance_loss(val.batch_sizes(settings.batch_size)),
         "retrieval": retrieval,
         "wall_seconds": time.perf_counter() - started,
         "train_samples_per_second": len(train) * len(history) / max(progress["train_seconds"], 1e-9),

@@ -41,7 +41,7 @@ def test_tables_and_report(tmp_path: Path) -> None:
     bench.write_text("s\th:m:s\n12.5\t0:00:12\n")
     wall = tables.wall_times([bench])
     assert wall.rows() == [("pretrain", str(bench.with_suffix("")), 12.5)]
-    metrics = tmp_path / "adaptors" / "e" / "t" / "metrics.json"
+    metrics = tmp_path / "adaptors" / "e" / "t" / "pooled" / "metrics.json"
     metrics.parent.mkdir(parents=True)
     keys = (
         "trainable_parameters",
@@ -49,14 +49,25 @@ def test_tables_and_report(tmp_path: Path) -> None:
         "epochs_run",
         "best_epoch",
         "best_val_loss",
+        "chance_val_loss",
         "n_train",
         "n_val",
         "train_samples_per_second",
         "wall_seconds",
     )
-    metrics.write_text(json.dumps({"mode": "pooled", **dict.fromkeys(keys, 1)}))
+    recalls = {"image_to_text/R@1": 0.25, "image_to_text/R@5": 0.5, "text_to_image/R@1": 0.2}
+    metrics.write_text(
+        json.dumps({"mode": "pooled", "retrieval": recalls, **dict.fromkeys(keys, 1)} | {"n_val": 10})
+    )
     pretraining = tables.pretraining([metrics], {"pretrain": 12.5})
     assert pretraining["image_encoder"][0] == "e" and pretraining["stage_seconds/pretrain"][0] == 12.5
-    write_report(classification, pretraining, wall, tmp_path / "report.md")
+    retrieval = tables.retrieval([metrics])
+    assert retrieval.select("direction", "k", "recall", "chance").rows() == [
+        ("image_to_text", 1, 0.25, 0.1),
+        ("image_to_text", 5, 0.5, 0.5),
+        ("text_to_image", 1, 0.2, 0.1),
+    ]
+    write_report(classification, pretraining, retrieval, wall, tmp_path / "report.md")
     text = (tmp_path / "report.md").read_text()
+    assert "| e | t | pooled | image_to_text | 10 | 0.250 | 0.500 |" in text
     assert "0.85 ± 0.071" in text and "| rsna | auroc | frozen | e |  | 0.6 |" in text

@@ -87,6 +87,11 @@ def test_the_dag_writes_every_cell(finished_run: Path) -> None:
     pretraining = pl.read_parquet(finished_run / "results/tables/pretraining.parquet")
     assert pretraining["trainable_parameters"][0] == 1280 * 768 + 384 * 768 + 2 * 5_513_984 + 1
     assert pretraining["frozen_parameters"][0] > 20_000_000
+    assert pretraining["mode"].to_list() == ["pooled", "tokens"]
+    assert pretraining["trainable_parameters"][1] == pretraining["trainable_parameters"][0] + 2 * 768
+    retrieval = pl.read_parquet(finished_run / "results/tables/retrieval.parquet")
+    assert retrieval.height == 2 * 2 * 3 and set(retrieval["mode"]) == {"pooled", "tokens"}
+    assert retrieval["recall"].is_between(0, 1).all()
     assert (finished_run / "results/report.md").read_text().startswith("# Adaptor results")
     rejects = pl.read_parquet(finished_run / "results/manifests/mimic.rejects.parquet")
     assert set(rejects["kind"]) <= {"filtered"}
@@ -121,7 +126,7 @@ def test_changing_the_text_encoder_reruns_only_its_dependants(finished_run: Path
     assert "demo_data" not in jobs and "prepare" not in jobs and "subsets" not in jobs
     # the text encoder is only run over the pre-training set: one cache, in 2 parts
     assert (jobs["embed_init"], jobs["embed_part"], jobs["embed_finalize"]) == (1, 2, 1)
-    assert jobs["pretrain"] == 1 and jobs["report"] == 1
+    assert jobs["pretrain"] == 2 and jobs["report"] == 1  # pooled and token mode
     assert jobs["adaptor_features"] == 3
     n_adaptor_cells = 3 * len(config["evaluate"]["fractions"]) * len(config["evaluate"]["seeds"])
     assert jobs["evaluate_classification"] == n_adaptor_cells  # the frozen baselines stay
@@ -139,7 +144,7 @@ def test_changing_an_image_preprocessing_reruns_only_that_encoders_jobs(
     assert "demo_data" not in jobs and "prepare" not in jobs
     # four image caches (mimic + 3 evaluation sets), 2 parts each; no text embedding reruns
     assert (jobs["embed_init"], jobs["embed_part"], jobs["embed_finalize"]) == (4, 8, 4)
-    assert jobs["pretrain"] == 1 and jobs["adaptor_features"] == 3 and jobs["subsets"] == 3
+    assert jobs["pretrain"] == 2 and jobs["adaptor_features"] == 3 and jobs["subsets"] == 3
     result = snakemake(finished_run, changed, "-n", "--quiet", "rules", "--printshellcmds")
     assert "--modality text" not in result.stdout
 

@@ -35,6 +35,14 @@ def check_config():
     for name in EMBED["tokens"]:
         if name not in DATASETS:
             problems.append(f"embed.tokens: {name!r} is not in datasets")
+    if "tokens" in PRETRAIN["modes"] and PRETRAIN["dataset"] not in EMBED["tokens"]:
+        problems.append(
+            f"pretrain.modes: tokens needs embed.tokens to list {PRETRAIN['dataset']!r}"
+        )
+    if "adaptor" in EVALUATE["methods"] and "pooled" not in PRETRAIN["modes"]:
+        problems.append(
+            "evaluate.methods: adaptor evaluates the pooled Adaptor; add pooled to pretrain.modes"
+        )
     for name, entry in IMAGE_ENCODERS.items():
         if (
             "preprocess" in entry
@@ -61,6 +69,7 @@ wildcard_constraints:
     modality="image|text",
     part="[0-9]+",
     method="adaptor|frozen",
+    mode="pooled|tokens",
     fraction="[0-9.]+",
     seed="[0-9]+",
     demo_root="|".join(re.escape(root) for root in DEMO_ROOTS) or "$^",
@@ -129,8 +138,8 @@ def get_cache(dataset, modality, encoder, prefix):
     }
 
 
-def adaptor_dir(image_encoder, text_encoder):
-    return f"results/adaptors/{image_encoder}/{text_encoder}"
+def adaptor_dir(image_encoder, text_encoder, mode):
+    return f"results/adaptors/{image_encoder}/{text_encoder}/{mode}"
 
 
 def get_pretrain_caches(wildcards):
@@ -181,8 +190,8 @@ def all_runs():
 
 def all_pretrain_metrics():
     return [
-        f"{adaptor_dir(image, text)}/metrics.json"
-        for image, text in product(
-            PRETRAIN["image_encoders"], PRETRAIN["text_encoders"]
+        f"{adaptor_dir(image, text, mode)}/metrics.json"
+        for image, text, mode in product(
+            PRETRAIN["image_encoders"], PRETRAIN["text_encoders"], PRETRAIN["modes"]
         )
     ]

@@ -3,26 +3,27 @@ rule pretrain:
         unpack(get_pretrain_caches),
         manifest=f"results/manifests/{PRETRAIN['dataset']}.parquet",
     output:
-        weights="results/adaptors/{image_encoder}/{text_encoder}/pooled.safetensors",
-        config="results/adaptors/{image_encoder}/{text_encoder}/config.json",
-        metrics="results/adaptors/{image_encoder}/{text_encoder}/metrics.json",
+        weights="results/adaptors/{image_encoder}/{text_encoder}/{mode}/weights.safetensors",
+        config="results/adaptors/{image_encoder}/{text_encoder}/{mode}/config.json",
+        metrics="results/adaptors/{image_encoder}/{text_encoder}/{mode}/metrics.json",
     log:
-        "logs/pretrain/{image_encoder}/{text_encoder}.log",
+        "logs/pretrain/{image_encoder}/{text_encoder}/{mode}.log",
     benchmark:
-        "results/benchmarks/pretrain/{image_encoder}/{text_encoder}.tsv"
+        "results/benchmarks/pretrain/{image_encoder}/{text_encoder}/{mode}.tsv"
     conda:
         "../../envs/adaptor.yaml"
     threads: 2
     params:
-        settings=as_json(
+        settings=lambda wildcards: as_json(
             {
                 k: v
                 for k, v in PRETRAIN.items()
-                if k not in ("dataset", "image_encoders", "text_encoders")
+                if k not in ("dataset", "image_encoders", "text_encoders", "modes")
             }
+            | {"mode": wildcards.mode}
         ),
         out_dir=lambda wildcards: adaptor_dir(
-            wildcards.image_encoder, wildcards.text_encoder
+            wildcards.image_encoder, wildcards.text_encoder, wildcards.mode
         ),
         image_spec=lambda wildcards: as_json(IMAGE_ENCODERS[wildcards.image_encoder]),
         text_spec=lambda wildcards: as_json(TEXT_ENCODERS[wildcards.text_encoder]),
@@ -40,8 +41,8 @@ rule adaptor_features:
                 wildcards.dataset, "image", wildcards.image_encoder, "image"
             )
         ),
-        weights="results/adaptors/{image_encoder}/{text_encoder}/pooled.safetensors",
-        metrics="results/adaptors/{image_encoder}/{text_encoder}/metrics.json",
+        weights="results/adaptors/{image_encoder}/{text_encoder}/pooled/weights.safetensors",
+        metrics="results/adaptors/{image_encoder}/{text_encoder}/pooled/metrics.json",
     output:
         directory(
             "results/cache/{dataset}/adaptor/{image_encoder}/{text_encoder}/pooled.zarr"
@@ -55,7 +56,7 @@ rule adaptor_features:
     threads: 2
     params:
         adaptor_dir=lambda wildcards: adaptor_dir(
-            wildcards.image_encoder, wildcards.text_encoder
+            wildcards.image_encoder, wildcards.text_encoder, "pooled"
         ),
         image_spec=lambda wildcards: as_json(IMAGE_ENCODERS[wildcards.image_encoder]),
     shell:

@@ -5,6 +5,7 @@ rule report:
     output:
         classification="results/tables/classification.parquet",
         pretraining="results/tables/pretraining.parquet",
+        retrieval="results/tables/retrieval.parquet",
         wall_time="results/tables/wall_time.parquet",
         report="results/report.md",
     log:
