@@ -111,11 +111,13 @@ def _expected(encoder: str, modality: str, spec: str, ids: list[str] | None = No
     return identity | ({"manifest_ids_sha256": ids_sha256(ids)} if ids is not None else {})
 
 
-def cmd_pretrain(args: argparse.Namespace) -> None:
+def pretrain_job(args: argparse.Namespace) -> None:
+    """One pre-training process (one per GPU under DDP; the ranks agree, rank 0 writes)."""
     from adaptor.cache.store import open_cache
     from adaptor.data import manifest
     from adaptor.train.pretrain import PretrainSettings, pretrain
 
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     _threads(args.threads)
     frame, _ = manifest.read(args.manifest)
     ids = frame["id"].to_list()
@@ -126,12 +128,16 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
         PretrainSettings(**json.loads(args.settings)),
         args.out_dir,
     )
-    log.info(
-        "best validation loss %.4f at epoch %d of %d",
-        metrics["best_val_loss"],
-        metrics["best_epoch"],
-        metrics["epochs_run"],
-    )
+    if metrics:
+        log.info("best validation loss %.4f at epoch %d", metrics["best_val_loss"], metrics["best_epoch"])
+
+
+def cmd_pretrain(args: argparse.Namespace) -> None:
+    import torch
+
+    from adaptor.train.distributed import launch
+
+    launch(pretrain_job, (args,), world=max(1, torch.cuda.device_count()))
 
 
 def cmd_features(args: argparse.Namespace) -> None:

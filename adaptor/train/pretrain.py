@@ -26,6 +26,7 @@ from adaptor.cache.store import Cache, usable
 from adaptor.model.adaptor import Adaptor, AdaptorConfig, count_parameters
 from adaptor.model.loss import contrastive_loss
 from adaptor.train import checkpoint
+from adaptor.train.distributed import batch_loss, local_slice, rank_and_world
 from adaptor.train.pairs import PooledPairs, TokenPairs
 from adaptor.train.retrieval import recall_at_k
 
@@ -48,6 +49,7 @@ class PretrainSettings:
     logit_scale_max: float | None = 100.0
     mode: str = "pooled"
     token_ram_gb: float = 8.0
+    gather_negatives: bool = True
 
 
 def linear_warmup_decay(total_steps: int, warmup_fraction: float):
@@ -122,7 +124,12 @@ def pretrain(
     started = time.perf_counter()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    rank, world = rank_and_world()
+    device = (
+        torch.device("cuda", torch.cuda.current_device())
+        if torch.cuda.is_available()
+        else torch.device("cpu")
+    )
     splits = {}
     for split in ("train", "val"):
         listed = manifest.filter(pl.col("split") == split)["id"].to_list()
@@ -138,6 +145,12 @@ def pretrain(
     image_dim, text_dim = train.dims
     config = AdaptorConfig(image_dim, text_dim, logit_scale_max=settings.logit_scale_max, mode=settings.mode)
     model = Adaptor(config).to(device)
+    trainer: torch.nn.Module = model
+    if world > 1:
+        torch.manual_seed(settings.seed + 1000 * rank)  # a different dropout stream per rank
+        trainer = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device] if device.type == "cuda" else None
+        )
     optimiser = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     generator = torch.Generator().manual_seed(settings.seed)
     steps_per_epoch = len(train.batch_sizes(settings.batch_size))
@@ -164,29 +177,42 @@ def pretrain(
             break
         epoch_start = time.perf_counter()
         model.train()
-        running = 0.0
+        running, seen = 0.0, 0
         for batch in train.batches(settings.batch_size, generator):
             for group in optimiser.param_groups:
                 group["lr"] = settings.lr * factor(progress["step"])
-            out_image, out_text = model(*batch)
-            loss = contrastive_loss(out_image, out_text, model.scale(), settings.text_to_image_weight)
+            batch = local_slice(batch)
+            out_image, out_text = trainer(*batch)
+            loss = batch_loss(
+                out_image, out_text, model.scale(), settings.text_to_image_weight, settings.gather_negatives
+            )
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
             progress["step"] += 1
-            running += loss.item() * len(batch[0])
+            running, seen = running + loss.item() * len(batch[0]), seen + len(batch[0])
         progress["train_seconds"] += time.perf_counter() - epoch_start
         val_loss = _mean_loss(model, val, settings)
-        progress["history"].append({"epoch": epoch, "train_loss": running / len(train), "val_loss": val_loss})
+        if world > 1:  # rank 0's value decides for all, so no rank can stop alone
+            shared = torch.tensor([val_loss], device=device)
+            torch.distributed.broadcast(shared, 0)
+            val_loss = shared.item()
+        progress["history"].append({"epoch": epoch, "train_loss": running / seen, "val_loss": val_loss})
         progress["epoch"] = epoch
-        if val_loss < progress["best_loss"]:
+        improved = val_loss < progress["best_loss"]
+        if improved:
             progress["best_loss"], progress["best_epoch"] = val_loss, epoch
-            save_file(
-                {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, out_dir / WEIGHTS
-            )
         elif epoch - progress["best_epoch"] >= settings.patience:
             progress["stopped"] = True
-        checkpoint.save(folder, model, optimiser, generator, progress)
+        if rank == 0:  # every rank computed the same validation loss from the same weights
+            if improved:
+                weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+                save_file(weights, out_dir / WEIGHTS)
+            checkpoint.save(folder, model, optimiser, generator, progress)
+        if world > 1:
+            torch.distributed.barrier()
+    if rank > 0:
+        return {}
     (out_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
     best = load_adaptor(out_dir).to(device)
     retrieval = recall_at_k(*embed_pairs(best, val, settings.batch_size))
@@ -208,6 +234,7 @@ def pretrain(
         "wall_seconds": time.perf_counter() - started,
         "train_samples_per_second": len(train) * len(history) / max(progress["train_seconds"], 1e-9),
         "device": device.type,
+        "processes": world,
         "settings": asdict(settings),
         "history": history,
     }
