@@ -13,12 +13,16 @@ rule pretrain:
     conda:
         "../../envs/adaptor.yaml"
     threads: 2
+    resources:
+        gpu=PRETRAIN["gpus"],
+        nvidia_gpu=PRETRAIN["gpus"],
     params:
         settings=lambda wildcards: as_json(
             {
                 k: v
                 for k, v in PRETRAIN.items()
-                if k not in ("dataset", "image_encoders", "text_encoders", "modes")
+                if k
+                not in ("dataset", "image_encoders", "text_encoders", "modes", "gpus")
             }
             | {"mode": wildcards.mode}
         ),
