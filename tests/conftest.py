@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -37,3 +41,18 @@ def tiny_bert(tmp_path: Path) -> Path:
     torch.manual_seed(0)
     BertModel(config).save_pretrained(tmp_path / "bert")
     return tmp_path / "bert"
+
+
+def kill_when(process: subprocess.Popen, reached: Callable[[], bool], timeout: float = 300.0) -> None:
+    """SIGKILL ``process`` as soon as ``reached()`` holds (or it ended, or ``timeout`` passed)."""
+    deadline = time.monotonic() + timeout
+    while not reached() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+
+@pytest.fixture(name="kill_when")
+def kill_when_fixture() -> Callable[[subprocess.Popen, Callable[[], bool]], None]:
+    """A real kill at an arbitrary moment, for the resume tests."""
+    return kill_when

@@ -1,10 +1,9 @@
 """Kill a real embedding process mid-run, rerun it, and get the uninterrupted cache value for value."""
 
 import json
-import signal
 import subprocess
 import sys
-import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +41,7 @@ def _done(path: Path) -> int:
     return len(list(folder.iterdir())) if folder.exists() else 0
 
 
-def test_killed_embedding_resumes_to_an_identical_cache(tmp_path: Path) -> None:
+def test_killed_embedding_resumes_to_an_identical_cache(tmp_path: Path, kill_when: Callable) -> None:
     paths = []
     for index in range(6 * SHARDS):
         paths.append(str(tmp_path / f"{index}.png"))
@@ -51,11 +50,7 @@ def test_killed_embedding_resumes_to_an_identical_cache(tmp_path: Path) -> None:
     manifest.write(frame, manifest.ManifestInfo("demo", "pretrain", ()), tmp_path / "m.parquet")
 
     process = subprocess.Popen(_command(tmp_path, "c.zarr"), cwd=REPO, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 300
-    while _done(tmp_path / "c.zarr") < 2 and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    kill_when(process, lambda: _done(tmp_path / "c.zarr") >= 2)
     written = _done(tmp_path / "c.zarr")
     assert 2 <= written < SHARDS, f"could not interrupt mid-run ({written} of {SHARDS} shards written)"
     with pytest.raises(CacheMismatch, match="unfinished"):

@@ -1,10 +1,9 @@
 """Kill a real pre-training process between (or during) epochs, restart it, and end bit-for-bit equal."""
 
 import json
-import signal
 import subprocess
 import sys
-import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +43,7 @@ def _epochs_done(out: Path) -> int:
     return json.loads(pointer.read_text())["progress"]["epoch"] + 1 if pointer.exists() else 0
 
 
-def test_killed_pretraining_resumes_to_the_same_weights(tmp_path: Path) -> None:
+def test_killed_pretraining_resumes_to_the_same_weights(tmp_path: Path, kill_when: Callable) -> None:
     rng = np.random.default_rng(0)
     n = 480
     latent = rng.normal(size=(n, 8))
@@ -55,12 +54,7 @@ def test_killed_pretraining_resumes_to_the_same_weights(tmp_path: Path) -> None:
     split = ["val" if i % 6 == 0 else "train" for i in range(n)]
     pl.DataFrame({"id": ids, "split": split}).write_parquet(tmp_path / "manifest.parquet")
 
-    process = _run(tmp_path, "killed")
-    deadline = time.monotonic() + 300
-    while _epochs_done(tmp_path / "killed") < 2 and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    kill_when(_run(tmp_path, "killed"), lambda: _epochs_done(tmp_path / "killed") >= 2)
     done = _epochs_done(tmp_path / "killed")
     assert 2 <= done < EPOCHS, f"could not interrupt mid-run ({done} of {EPOCHS} epochs done)"
 
