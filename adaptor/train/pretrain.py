@@ -198,6 +198,7 @@ def pretrain(
             torch.distributed.broadcast(shared, 0)
             val_loss = shared.item()
         progress["history"].append({"epoch": epoch, "train_loss": running / seen, "val_loss": val_loss})
+        log.info("epoch %d: train loss %.4f, validation loss %.4f", epoch, running / seen, val_loss)
         progress["epoch"] = epoch
         improved = val_loss < progress["best_loss"]
         if improved:
