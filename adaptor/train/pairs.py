@@ -37,8 +37,11 @@ class PooledPairs:
     """Pooled image and text vectors of the same ids, held in memory on ``device``."""
 
     def __init__(self, image: Cache, text: Cache, ids: list[str], device: torch.device) -> None:
-        self.image = torch.from_numpy(image.embeddings[image.rows(ids)]).to(device)
-        self.text = torch.from_numpy(text.embeddings[text.rows(ids)]).to(device)
+        arrays = [torch.from_numpy(c.embeddings[c.rows(ids)]) for c in (image, text)]
+        needed = sum(a.numel() * a.element_size() for a in arrays)
+        fits = device.type != "cuda" or needed < torch.cuda.mem_get_info(device)[0] // 2
+        # On the GPU when they fit in half its free memory; else pinned in host memory, sliced there.
+        self.image, self.text = (a.to(device) if fits else a.pin_memory() for a in arrays)
         self.device = device
 
     def __len__(self) -> int:
@@ -54,8 +57,11 @@ class PooledPairs:
 
     def batches(self, batch_size: int, generator: torch.Generator | None = None) -> Iterator[Batch]:
         for index in batch_indices(len(self), batch_size, generator):
-            index = index.to(self.device)
-            yield self.image[index], self.text[index]
+            index = index.to(self.image.device)
+            yield (
+                self.image[index].to(self.device, non_blocking=True),
+                self.text[index].to(self.device, non_blocking=True),
+            )
 
 
 class TokenPairs:
