@@ -176,9 +176,8 @@ def cmd_subsets(args: argparse.Namespace) -> None:
 
     frame, _ = manifest.read(args.manifest)
     kept = _without_rejects(frame, args.exclude)
-    draw_subsets(kept, [float(f) for f in args.fractions], [int(s) for s in args.seeds]).write_parquet(
-        args.out
-    )
+    fractions, seeds = [float(f) for f in args.fractions], [int(s) for s in args.seeds]
+    draw_subsets(kept, fractions, seeds, args.protocol).write_parquet(args.out)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -309,6 +308,7 @@ def parser() -> argparse.ArgumentParser:
     subsets.add_argument("--manifest", required=True)
     subsets.add_argument("--fractions", nargs="+", required=True)
     subsets.add_argument("--seeds", nargs="+", required=True)
+    subsets.add_argument("--protocol", choices=["strict", "mgca"], default="strict")
     subsets.add_argument(
         "--exclude", nargs="+", required=True, help="rejects tables of the dataset's image caches"
     )

@@ -1,4 +1,10 @@
-"""Label-fraction subsets of the train split: nested, stratified, deterministic."""
+"""Label-fraction subsets of the train split, under two protocols.
+
+``strict``: nested (1 % within 10 % within 100 %), stratified by label, whole patients only, one
+draw per seed. ``mgca``: the common convention, ``train.sample(frac=f, random_state=42)`` for each
+fraction, so numbers compare with the literature: neither nested nor stratified nor grouped, and
+the same subset for every seed (seeds then vary only the head's initialisation).
+"""
 
 from __future__ import annotations
 
@@ -30,10 +36,39 @@ def nested_order(labels: np.ndarray, seed: int) -> np.ndarray:
     return np.argsort(score, kind="stable")
 
 
-def draw(labels: np.ndarray, fractions: list[float], seed: int) -> dict[float, np.ndarray]:
-    """Row indices of each fraction's subset (at least one sample each)."""
-    order = nested_order(labels, seed)
-    return {f: np.sort(order[: max(1, round(f * len(order)))]) for f in fractions}
+PROTOCOLS = ("strict", "mgca")
+MGCA_RANDOM_STATE = 42
+
+
+def draw(
+    labels: np.ndarray, fractions: list[float], seed: int, groups: np.ndarray | None = None
+) -> dict[float, np.ndarray]:
+    """Row indices of each fraction's strict subset (at least one sample each).
+
+    With ``groups`` (patients), whole groups are ordered, stratified by the label of each group's
+    first sample, and a fraction takes groups in that order until it holds ``round(f * n)`` samples.
+    """
+    if groups is None:
+        order = nested_order(labels, seed)
+        return {f: np.sort(order[: max(1, round(f * len(order)))]) for f in fractions}
+    names, first, members = np.unique(groups, return_index=True, return_inverse=True)
+    group_order = nested_order(labels[first], seed)
+    rows_of = [np.flatnonzero(members == g) for g in range(len(names))]
+    ordered = np.concatenate([rows_of[g] for g in group_order])
+    ends = np.cumsum([len(rows_of[g]) for g in group_order])
+    subsets = {}
+    for fraction in fractions:
+        wanted = max(1, round(fraction * len(ordered)))
+        subsets[fraction] = np.sort(ordered[: ends[np.searchsorted(ends, wanted)]])
+    return subsets
+
+
+def draw_mgca(n: int, fractions: list[float]) -> dict[float, np.ndarray]:
+    """Row indices that ``DataFrame.sample(frac=f, random_state=42)`` picks from ``n`` rows."""
+    return {
+        f: np.sort(np.random.RandomState(MGCA_RANDOM_STATE).choice(n, size=round(f * n), replace=False))
+        for f in fractions
+    }
 
 
 def subset_hash(ids: list[str]) -> str:

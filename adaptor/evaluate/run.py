@@ -10,7 +10,7 @@ import polars as pl
 
 from adaptor.cache.store import Cache
 from adaptor.data.manifest import ManifestInfo
-from adaptor.evaluate.fractions import draw, subset_hash
+from adaptor.evaluate.fractions import PROTOCOLS, draw, draw_mgca, subset_hash
 from adaptor.evaluate.probe import HeadSettings, train_and_test
 
 SUBSET_SCHEMA = {"fraction": pl.Float64, "seed": pl.Int64, "id": pl.String}
@@ -20,14 +20,23 @@ def _labels(frame: pl.DataFrame) -> np.ndarray:
     return np.asarray(frame["labels"].to_list(), dtype=np.float32)
 
 
-def draw_subsets(manifest: pl.DataFrame, fractions: list[float], seeds: list[int]) -> pl.DataFrame:
+def draw_subsets(
+    manifest: pl.DataFrame, fractions: list[float], seeds: list[int], protocol: str = "strict"
+) -> pl.DataFrame:
     """Training subsets of the train split for every fraction and seed, as (fraction, seed, id) rows."""
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown label-fraction protocol {protocol!r}; one of {PROTOCOLS}")
     train = manifest.filter(pl.col("split") == "train")
     labels, ids = _labels(train), train["id"].to_numpy()
+    groups = train.select(pl.col("patient").fill_null(pl.col("id")))["patient"].to_numpy()
     rows = [
         pl.DataFrame({"fraction": fraction, "seed": seed, "id": ids[index]}, schema=SUBSET_SCHEMA)
         for seed in seeds
-        for fraction, index in draw(labels, fractions, seed).items()
+        for fraction, index in (
+            draw(labels, fractions, seed, groups)
+            if protocol == "strict"
+            else draw_mgca(len(train), fractions)
+        ).items()
     ]
     return pl.concat(rows)
 

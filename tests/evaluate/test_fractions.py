@@ -1,7 +1,8 @@
 import numpy as np
+import pandas as pd
 import polars as pl
 
-from adaptor.evaluate.fractions import draw, subset_hash
+from adaptor.evaluate.fractions import draw, draw_mgca, subset_hash
 from adaptor.evaluate.run import draw_subsets
 
 
@@ -37,6 +38,7 @@ def test_subsets_come_from_the_train_split_only() -> None:
     manifest = pl.DataFrame(
         {
             "id": [str(i) for i in range(40)],
+            "patient": [None] * 40,  # unknown patients: every sample its own group
             "labels": [[float(i % 2)] for i in range(40)],
             "split": ["train"] * 30 + ["val"] * 5 + ["test"] * 5,
         }
@@ -45,3 +47,39 @@ def test_subsets_come_from_the_train_split_only() -> None:
     assert set(subsets["id"]) == {str(i) for i in range(30)}
     assert subsets.filter((pl.col("fraction") == 0.1) & (pl.col("seed") == 0)).height == 3
     assert subset_hash(["b", "a"]) == subset_hash(["a", "b"])
+
+
+def test_strict_fractions_take_whole_patients_and_stay_nested() -> None:
+    rng = np.random.default_rng(0)
+    patients = rng.integers(0, 300, size=1000).astype(str)
+    labels = _labels()
+    subsets = draw(labels, [0.01, 0.1, 1.0], seed=0, groups=patients)
+    assert set(subsets[0.01]) <= set(subsets[0.1]) <= set(subsets[1.0]) and len(subsets[1.0]) == 1000
+    for index in subsets.values():
+        chosen = set(patients[index])
+        assert all(patient in chosen for patient in patients[np.isin(patients, list(chosen))])
+        outside = np.setdiff1d(np.arange(1000), index)
+        assert not chosen & set(patients[outside])  # no patient on both sides
+    assert abs(len(subsets[0.1]) - 100) <= 10
+
+
+def test_mgca_protocol_equals_pandas_sample_with_random_state_42() -> None:
+    frame = pd.DataFrame({"id": [f"s{i}" for i in range(537)]})
+    for fraction in (0.01, 0.1, 1.0):
+        expected = sorted(frame.sample(frac=fraction, random_state=42).index)
+        assert draw_mgca(len(frame), [fraction])[fraction].tolist() == expected
+    manifest = pl.DataFrame(
+        {
+            "id": [str(i) for i in range(40)],
+            "patient": [str(i // 2) for i in range(40)],
+            "labels": [[float(i % 2)] for i in range(40)],
+            "split": ["train"] * 40,
+        }
+    )
+    subsets = draw_subsets(manifest, [0.1], [0, 1], protocol="mgca")
+    by_seed = [set(subsets.filter(pl.col("seed") == s)["id"]) for s in (0, 1)]
+    assert (
+        by_seed[0]
+        == by_seed[1]
+        == {str(i) for i in sorted(pd.DataFrame(index=range(40)).sample(frac=0.1, random_state=42).index)}
+    )

@@ -11,9 +11,11 @@ rule subsets:
     params:
         fractions=" ".join(fraction_label(f) for f in EVALUATE["fractions"]),
         seeds=" ".join(str(s) for s in EVALUATE["seeds"]),
+        protocol=EVALUATE["protocol"],
     shell:
         "python -m adaptor subsets --manifest {input.manifest} --exclude {input.exclude}"
-        " --fractions {params.fractions} --seeds {params.seeds} --out {output} > {log} 2>&1"
+        " --fractions {params.fractions} --seeds {params.seeds} --protocol {params.protocol}"
+        " --out {output} > {log} 2>&1"
 
 
 rule evaluate_classification:
