@@ -11,6 +11,7 @@ import polars as pl
 from adaptor.cache.store import Cache
 from adaptor.data.manifest import ManifestInfo
 from adaptor.evaluate.fractions import PROTOCOLS, draw, draw_mgca, subset_hash
+from adaptor.evaluate.metrics import with_intervals
 from adaptor.evaluate.probe import HeadSettings, train_and_test
 
 SUBSET_SCHEMA = {"fraction": pl.Float64, "seed": pl.Int64, "id": pl.String}
@@ -63,7 +64,9 @@ def evaluate_cell(
     train = manifest.filter(pl.col("id").is_in(subset_ids))
     val = manifest.filter(pl.col("split") == "val")
     test = manifest.filter(pl.col("split") == "test")
-    result = train_and_test(info.task, info.classes, arrays(train), arrays(val), arrays(test), settings, seed)
+    test_arrays = arrays(test)
+    result = train_and_test(info.task, info.classes, arrays(train), arrays(val), test_arrays, settings, seed)
+    metrics = with_intervals(info.task, test_arrays[1], result["test_scores"], info.classes, seed=seed)
     wall = time.perf_counter() - started
     return pl.DataFrame(
         [
@@ -75,6 +78,8 @@ def evaluate_cell(
                 "seed": seed,
                 "metric": metric,
                 "value": value,
+                "ci_low": low,
+                "ci_high": high,
                 "n_train": len(train),
                 "n_test": len(test),
                 "head": settings.head,
@@ -84,7 +89,7 @@ def evaluate_cell(
                 "features_key": features.attrs["key"],
                 "wall_seconds": wall,
             }
-            for metric, value in result["metrics"].items()
+            for metric, (value, low, high) in metrics.items()
         ]
     )
 

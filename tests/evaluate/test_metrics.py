@@ -2,8 +2,9 @@ import math
 
 import numpy as np
 import pytest
+from sklearn.metrics import roc_auc_score
 
-from adaptor.evaluate.metrics import auroc, classification_metrics
+from adaptor.evaluate.metrics import auroc, classification_metrics, dice_scores, with_intervals
 
 
 def test_auroc_known_values() -> None:
@@ -26,3 +27,45 @@ def test_multiclass_accuracy_and_macro_f1() -> None:
     metrics = classification_metrics("multiclass", targets, scores, ("n", "p", "c"))
     assert metrics["accuracy"] == 0.75
     assert metrics["macro_f1"] == pytest.approx((1 + 2 / 3 + 2 / 3) / 3)
+
+
+def test_rank_auroc_equals_sklearn_with_ties() -> None:
+    rng = np.random.default_rng(0)
+    targets = rng.integers(0, 2, 200)
+    scores = rng.integers(0, 10, 200) / 10  # many ties
+    assert auroc(targets, scores) == pytest.approx(roc_auc_score(targets, scores))
+
+
+def test_bootstrap_interval_brackets_the_value_and_shrinks_with_more_samples() -> None:
+    rng = np.random.default_rng(0)
+
+    def interval(n: int) -> tuple[float, float, float]:
+        targets = (np.arange(n) % 2).astype(float)[:, None]
+        scores = targets + rng.normal(scale=1.0, size=(n, 1))
+        return with_intervals("binary", targets, scores, ("p",), resamples=300)["auroc"]
+
+    value, low, high = interval(100)
+    assert low < value < high and low > 0.6 and high < 1.0
+    _, big_low, big_high = interval(2000)
+    assert big_high - big_low < (high - low) / 3
+    perfect = with_intervals(
+        "binary", np.array([[0.0], [1.0]] * 10), np.array([[0.1], [0.9]] * 10), ("p",), 50
+    )
+    assert perfect["auroc"] == (1.0, 1.0, 1.0)
+
+
+def test_dice_three_ways_on_hand_made_masks() -> None:
+    masks = np.zeros((4, 2, 2))
+    masks[0, 0, 0] = 1  # positive image, one pixel
+    masks[1, :, :] = 1  # positive image, four pixels
+    predicted = np.zeros((4, 2, 2))
+    predicted[0, 0, :] = 0.9  # 2 predicted, 1 overlapping: 2 * 1 / 3
+    predicted[1, 0, 0] = 0.6  # 1 predicted, inside: 2 * 1 / 5
+    predicted[3, 1, 1] = 0.7  # a false positive on an empty image: 0; image 2 empty and empty: 1
+    scores = dice_scores(predicted, masks)
+    assert scores["dice_mgca"] == pytest.approx((2 / 3 + 2 / 5 + 1 + 0) / 4)
+    assert scores["dice_positive"] == pytest.approx((2 / 3 + 2 / 5) / 2)
+    assert scores["dice_empty_predictor"] == 0.5
+    nothing = dice_scores(np.zeros((4, 2, 2)), masks)
+    assert nothing["dice_mgca"] == nothing["dice_empty_predictor"] == 0.5 and nothing["dice_positive"] == 0.0
+    assert np.isnan(dice_scores(np.zeros((2, 2, 2)), np.zeros((2, 2, 2)))["dice_positive"])
