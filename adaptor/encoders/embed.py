@@ -164,11 +164,11 @@ def image_shards(
         pin_memory=device.type == "cuda",
     )
     module = encoder.module.to(device, memory_format=torch.channels_last)
-    shard_of = {row: shard for shard in shards for row in range(*bounds[shard])}
+    shard_size = bounds[0][1] - bounds[0][0] if bounds else 1  # every shard but the last is full
     buffer: _ShardBuffer | None = None
     with torch.inference_mode(), _autocast(device):
         for rows, images, reasons in loader:
-            shard = shard_of[int(rows[0])]
+            shard = int(rows[0]) // shard_size
             if buffer is not None and buffer.shard != shard:
                 yield buffer.finish()
                 buffer = None
@@ -213,23 +213,19 @@ def text_shards(
             buffer = _ShardBuffer.empty(shard, bounds[shard], encoder, tokens, dtype)
             buffer.reasons = [text_problem(text) for text in texts[start:stop]]
             valid = [start + i for i, reason in enumerate(buffer.reasons) if not reason]
-            if valid:
-                lengths = [
-                    len(ids)
-                    for ids in encoder.tokenizer(
-                        [texts[row] for row in valid], truncation=True, max_length=limit
-                    )["input_ids"]
-                ]
-                valid = [valid[i] for i in np.argsort(lengths, kind="stable")]
-            for first in range(0, len(valid), size):
-                rows = np.array(valid[first : first + size], dtype=np.int64)
-                batch = encoder.tokenizer(
-                    [texts[row] for row in rows],
-                    padding=True,
-                    truncation=True,
-                    max_length=limit,
+            if not valid:
+                yield buffer.finish()
+                continue
+            # Tokenise the shard once; batches take reports of similar length and pad to their longest.
+            encoded = encoder.tokenizer([texts[row] for row in valid], truncation=True, max_length=limit)
+            order = np.argsort([len(ids) for ids in encoded["input_ids"]], kind="stable")
+            for first in range(0, len(order), size):
+                chosen = order[first : first + size]
+                batch = encoder.tokenizer.pad(
+                    {name: [encoded[name][i] for i in chosen] for name in ("input_ids", "attention_mask")},
                     return_tensors="pt",
                 ).to(device)
+                rows = np.asarray(valid, dtype=np.int64)[chosen]
                 pooled, states = module(batch["input_ids"], batch["attention_mask"])
                 buffer.put(rows, pooled, states, batch["attention_mask"])
             yield buffer.finish()
