@@ -143,20 +143,35 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
 def cmd_features(args: argparse.Namespace) -> None:
     from adaptor.cache import store
     from adaptor.encoders.weights import sha256
-    from adaptor.train.pretrain import WEIGHTS, adaptor_features, load_adaptor
+    from adaptor.evaluate.features import write_adaptor_features
+    from adaptor.train.pretrain import WEIGHTS, load_adaptor
 
     _threads(args.threads)
     source = store.open_cache(args.image_cache, _expected(args.image_encoder, "image", args.image_spec))
     directory = Path(args.adaptor_dir)
+    model = load_adaptor(directory)
+    pretraining = json.loads((directory / "metrics.json").read_text())
     identity = {
         "image_cache_key": source.attrs["key"],
+        "image_weights_sha256": source.attrs["identity"]["weights_sha256"],
         "adaptor_weights_sha256": sha256(directory / WEIGHTS),
+        "text_cache_key": pretraining["text_cache_key"],
         "path": "image",
-        "mode": "pooled",
+        "mode": model.config.mode,
     }
-    features = adaptor_features(load_adaptor(directory), source.embeddings)
-    layout = store.Layout(dim=features.shape[1], dtype="float32")
-    store.write_all(args.out, source.ids.tolist(), features, identity, layout)
+    tokens = write_adaptor_features(model, source, args.out, identity)
+    log.info("%s: %d samples%s", args.out, len(source.ids), " with patch tokens" if tokens else "")
+
+
+def cmd_masks(args: argparse.Namespace) -> None:
+    from adaptor.data import manifest
+    from adaptor.data.images import Preprocess
+    from adaptor.data.masks import write_masks
+
+    frame, _ = manifest.read(args.manifest)
+    spec = json.loads(args.image_spec)
+    count = write_masks(frame, Preprocess(**spec["preprocess"]), args.out)
+    log.info("%s: %d masks of %d samples", args.out, count, len(frame))
 
 
 def _without_rejects(frame: pl.DataFrame, rejects: list[str]) -> pl.DataFrame:
@@ -180,31 +195,74 @@ def cmd_subsets(args: argparse.Namespace) -> None:
     draw_subsets(kept, fractions, seeds, args.protocol).write_parquet(args.out)
 
 
-def cmd_evaluate(args: argparse.Namespace) -> None:
-    import polars as pl
-
+def _cell_inputs(args: argparse.Namespace):
+    """What every evaluation cell reads: the manifest minus rejects, its info, the features and the
+    identifying columns its rows carry."""
     from adaptor.cache.store import open_cache
     from adaptor.data import manifest
-    from adaptor.evaluate.run import evaluate_cell, head_settings
+    from adaptor.evaluate.run import identity_columns
 
     _threads(args.threads)
     frame, info = manifest.read(args.manifest)
-    rows = evaluate_cell(
-        _without_rejects(frame, args.exclude),
+    features = open_cache(args.features)
+    settings = json.loads(args.settings)
+    columns = {
+        "method": args.method,
+        "image_encoder": args.image_encoder,
+        "text_encoder": args.text_encoder or None,
+    } | identity_columns(features, settings)
+    return _without_rejects(frame, args.exclude), info, features, settings, columns
+
+
+def _write_rows(rows: pl.DataFrame, out: str) -> None:
+    rows.write_parquet(out)
+    log.info("%s", rows.select("metric", "value", "ci_low", "ci_high").rows())
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    import polars as pl
+
+    from adaptor.evaluate.run import evaluate_cell, head_settings
+
+    frame, info, features, settings, columns = _cell_inputs(args)
+    subsets = pl.read_parquet(args.subsets)
+    fraction, seed = float(args.fraction), int(args.seed)
+    rows = evaluate_cell(frame, info, features, subsets, fraction, seed, head_settings(settings), columns)
+    _write_rows(rows, args.out)
+
+
+def cmd_segment(args: argparse.Namespace) -> None:
+    import polars as pl
+
+    from adaptor.data.images import Preprocess
+    from adaptor.data.masks import read_masks
+    from adaptor.evaluate.segmentation import DecoderSettings, segment_cell
+
+    frame, info, features, settings, columns = _cell_inputs(args)
+    preprocess = Preprocess(**json.loads(args.image_spec)["preprocess"])
+    rows = segment_cell(
+        frame,
         info,
-        open_cache(args.features),
+        features,
+        lambda ids: read_masks(args.masks, ids, preprocess),
         pl.read_parquet(args.subsets),
         float(args.fraction),
         int(args.seed),
-        head_settings(json.loads(args.settings)),
-        {
-            "method": args.method,
-            "image_encoder": args.image_encoder,
-            "text_encoder": args.text_encoder or None,
-        },
+        DecoderSettings.from_config(settings),
+        columns,
     )
-    rows.write_parquet(args.out)
-    log.info("%s", rows.select("metric", "value").rows())
+    _write_rows(rows, args.out)
+
+
+def cmd_zeroshot(args: argparse.Namespace) -> None:
+    from adaptor.encoders.registry import EncoderSpec, load_encoder
+    from adaptor.evaluate.zeroshot import zeroshot_cell
+    from adaptor.train.pretrain import load_adaptor
+
+    frame, info, features, prompts, columns = _cell_inputs(args)
+    encoder = load_encoder(EncoderSpec.from_config(args.text_encoder, "text", json.loads(args.text_spec)))
+    model = load_adaptor(args.adaptor_dir)
+    _write_rows(zeroshot_cell(frame, info, features, model, encoder, prompts, columns), args.out)
 
 
 def cmd_report(args: argparse.Namespace) -> None:
@@ -214,16 +272,24 @@ def cmd_report(args: argparse.Namespace) -> None:
     from adaptor.results.report import write_report
 
     out = Path(args.out_dir)
-    classification = tables.classification(args.runs)
+    classification = tables.runs(args.runs)
+    segmentation = tables.runs(args.segmentation_runs)
+    zeroshot = tables.runs(args.zeroshot_runs, tables.ZEROSHOT_COLUMNS)
     wall = tables.wall_times(sorted(Path(args.benchmarks_dir).rglob("*.tsv")))
     stage_seconds = dict(wall.group_by("stage").agg(pl.col("seconds").sum()).rows())
     pretraining = tables.pretraining(args.pretrain_metrics, stage_seconds)
-    tables.write_atomic(classification, out / "classification.parquet")
-    tables.write_atomic(pretraining, out / "pretraining.parquet")
     retrieval = tables.retrieval(args.pretrain_metrics)
-    tables.write_atomic(retrieval, out / "retrieval.parquet")
-    tables.write_atomic(wall, out / "wall_time.parquet")
-    write_report(classification, pretraining, retrieval, wall, args.report)
+    written = {
+        "classification": classification,
+        "segmentation": segmentation,
+        "zeroshot": zeroshot,
+        "pretraining": pretraining,
+        "retrieval": retrieval,
+        "wall_time": wall,
+    }
+    for name, frame in written.items():
+        tables.write_atomic(frame, out / f"{name}.parquet")
+    write_report(classification, segmentation, zeroshot, pretraining, retrieval, wall, args.report)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -315,25 +381,54 @@ def parser() -> argparse.ArgumentParser:
     subsets.add_argument("--out", required=True)
     subsets.set_defaults(run=cmd_subsets)
 
+    masks = sub.add_parser("masks", help="rasterise a dataset's masks / boxes in an encoder's geometry")
+    masks.add_argument("--manifest", required=True)
+    masks.add_argument("--image-spec", required=True, help="JSON: the image encoder's config entry")
+    masks.add_argument("--out", required=True)
+    masks.set_defaults(run=cmd_masks)
+
+    def cell_arguments(command: argparse.ArgumentParser, settings_help: str) -> None:
+        command.add_argument("--manifest", required=True)
+        command.add_argument("--features", required=True)
+        command.add_argument("--exclude", nargs="+", required=True, help="rejects tables of the image caches")
+        command.add_argument("--method", required=True)
+        command.add_argument("--image-encoder", required=True)
+        command.add_argument("--text-encoder", default="")
+        command.add_argument("--settings", required=True, help=settings_help)
+        command.add_argument("--out", required=True)
+        command.add_argument("--threads", type=int, default=1)
+
+    def fraction_arguments(command: argparse.ArgumentParser) -> None:
+        command.add_argument("--subsets", required=True)
+        command.add_argument("--fraction", required=True)
+        command.add_argument("--seed", required=True)
+
     evaluate = sub.add_parser(
-        "evaluate", help="train and test one head: one (dataset, method, fraction, seed)"
+        "evaluate", help="train and test one classification head: one (dataset, method, fraction, seed)"
     )
-    evaluate.add_argument("--manifest", required=True)
-    evaluate.add_argument("--features", required=True)
-    evaluate.add_argument("--subsets", required=True)
-    evaluate.add_argument("--exclude", nargs="+", required=True, help="rejects tables of the image caches")
-    evaluate.add_argument("--fraction", required=True)
-    evaluate.add_argument("--seed", required=True)
-    evaluate.add_argument("--method", required=True)
-    evaluate.add_argument("--image-encoder", required=True)
-    evaluate.add_argument("--text-encoder", default="")
-    evaluate.add_argument("--settings", required=True, help="JSON: the head settings")
-    evaluate.add_argument("--out", required=True)
-    evaluate.add_argument("--threads", type=int, default=1)
+    cell_arguments(evaluate, "JSON: the head settings")
+    fraction_arguments(evaluate)
     evaluate.set_defaults(run=cmd_evaluate)
 
+    segment = sub.add_parser(
+        "segment", help="train and test one segmentation decoder: one (dataset, method, fraction, seed)"
+    )
+    cell_arguments(segment, "JSON: the decoder settings")
+    fraction_arguments(segment)
+    segment.add_argument("--masks", required=True, help="the masks rule's output")
+    segment.add_argument("--image-spec", required=True, help="JSON: the image encoder's config entry")
+    segment.set_defaults(run=cmd_segment)
+
+    zeroshot = sub.add_parser("zeroshot", help="zero-shot AUROC from class prompts: one (dataset, Adaptor)")
+    cell_arguments(zeroshot, "JSON: {class: [positive prompt, negative prompt]}")
+    zeroshot.add_argument("--adaptor-dir", required=True)
+    zeroshot.add_argument("--text-spec", required=True, help="JSON: the text encoder's config entry")
+    zeroshot.set_defaults(run=cmd_zeroshot)
+
     report = sub.add_parser("report", help="aggregate every run into Parquet tables and a report")
-    report.add_argument("--runs", nargs="+", required=True)
+    report.add_argument("--runs", nargs="+", required=True, help="classification results")
+    report.add_argument("--segmentation-runs", nargs="*", default=[])
+    report.add_argument("--zeroshot-runs", nargs="*", default=[])
     report.add_argument("--pretrain-metrics", nargs="+", required=True)
     report.add_argument("--benchmarks-dir", required=True, help="folder of Snakemake benchmark: files")
     report.add_argument("--out-dir", required=True)

@@ -22,6 +22,7 @@ import queue
 import shutil
 import threading
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
@@ -238,19 +239,39 @@ def finalize(path: str | Path) -> dict[str, str]:
     return {str(ids[row]): str(reasons[row]) for row in rejected}
 
 
+def write_computed(
+    path: str | Path,
+    ids: list[str],
+    identity: dict[str, Any],
+    layout: Layout,
+    compute: Callable[[int, int], dict[str, np.ndarray]],
+) -> None:
+    """Create, fill and finalise a cache of derived values, computing one whole shard at a time.
+
+    ``compute(start, stop)`` returns the per-sample arrays (``embeddings``, and ``tokens`` when the
+    layout has them) of rows [start, stop), so a derived token cache never has to fit in memory.
+    """
+    group = create(path, ids, layout, identity)
+    for shard, (start, stop) in enumerate(shard_bounds(len(ids), shard_rows(group))):
+        write_shard(group, shard, compute(start, stop))
+    finalize(path)
+
+
 def write_all(
     path: str | Path,
     ids: list[str],
     embeddings: np.ndarray,
     identity: dict[str, Any],
     layout: Layout,
+    tokens: np.ndarray | None = None,
 ) -> None:
-    """Create, fill and finalise a cache from arrays already in memory (derived features)."""
-    group = create(path, ids, layout, identity)
-    step = shard_rows(group)
-    for shard, (start, stop) in enumerate(shard_bounds(len(ids), step)):
-        write_shard(group, shard, {"embeddings": embeddings[start:stop]})
-    finalize(path)
+    """Create, fill and finalise a cache from arrays already in memory."""
+
+    def rows(start: int, stop: int) -> dict[str, np.ndarray]:
+        arrays = {"embeddings": embeddings[start:stop]}
+        return arrays | ({"tokens": tokens[start:stop]} if tokens is not None else {})
+
+    write_computed(path, ids, identity, layout, rows)
 
 
 @dataclass
@@ -282,6 +303,10 @@ class Cache:
                 f"{self.path}: {len(missing)} requested ids are not in the cache, e.g. {missing[:3]}"
             )
         return np.fromiter((position[w] for w in wanted), dtype=np.int64, count=len(wanted))
+
+    @property
+    def has_tokens(self) -> bool:
+        return self.attrs["layout"].get("token_shape") is not None
 
     def tokens(self, wanted: list[str] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Token arrays [n, T, E] (float32) and their mask [n, T] for ``wanted`` ids, read from disk."""

@@ -56,19 +56,22 @@ class Preprocess:
     def identity(self) -> dict[str, object]:
         return asdict(self)
 
-    def __call__(self, grey: np.ndarray) -> torch.Tensor:
-        height, width = grey.shape
+    def geometry(
+        self, array: np.ndarray, resample: Image.Resampling = Image.Resampling.BILINEAR
+    ) -> np.ndarray:
+        """Longer side to ``resize``, zero-padded to a square, centre crop: shared by images and masks."""
+        height, width = array.shape
         scale = self.resize / max(height, width)
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
-        resized = np.asarray(Image.fromarray(grey).resize(size, Image.Resampling.BILINEAR))
-        square = np.zeros((self.resize, self.resize), dtype=np.uint8)
+        resized = np.asarray(Image.fromarray(array).resize(size, resample))
+        square = np.zeros((self.resize, self.resize), dtype=array.dtype)
         top, left = (self.resize - resized.shape[0]) // 2, (self.resize - resized.shape[1]) // 2
         square[top : top + resized.shape[0], left : left + resized.shape[1]] = resized
         offset = (self.resize - self.crop) // 2
-        crop = (
-            torch.from_numpy(square[offset : offset + self.crop, offset : offset + self.crop].copy()).float()
-            / 255
-        )
+        return square[offset : offset + self.crop, offset : offset + self.crop].copy()
+
+    def __call__(self, grey: np.ndarray) -> torch.Tensor:
+        crop = torch.from_numpy(self.geometry(grey)).float() / 255
         if self.normalize == "minus_one_one":
             tensor = crop * 2 - 1
         elif self.normalize == "xrv":

@@ -4,6 +4,8 @@ a bootstrap 95 % interval; and segmentation Dice three ways, so an empty predict
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from scipy.stats import rankdata
 from sklearn.metrics import f1_score
@@ -20,6 +22,12 @@ def auroc(targets: np.ndarray, scores: np.ndarray) -> float:
     return float((ranks[positive].sum() - n_positive * (n_positive + 1) / 2) / (n_positive * n_negative))
 
 
+def mean_defined(values: list[float]) -> float:
+    """Mean over the defined (non-NaN) values; NaN when none is defined."""
+    defined = [v for v in values if not np.isnan(v)]
+    return float(np.mean(defined)) if defined else float("nan")
+
+
 def classification_metrics(
     task: str, targets: np.ndarray, scores: np.ndarray, classes: tuple[str, ...]
 ) -> dict[str, float]:
@@ -28,7 +36,7 @@ def classification_metrics(
         return {"auroc": auroc(targets[:, 0], scores[:, 0])}
     if task == "multilabel":
         per_class = {f"auroc/{name}": auroc(targets[:, i], scores[:, i]) for i, name in enumerate(classes)}
-        return {"auroc": float(np.nanmean(list(per_class.values()))), **per_class}
+        return {"auroc": mean_defined(list(per_class.values())), **per_class}
     if task == "multiclass":
         truth, predicted = targets[:, 0].astype(int), scores.argmax(axis=1)
         return {
@@ -42,24 +50,19 @@ def primary_metric(task: str) -> str:
     return "accuracy" if task == "multiclass" else "auroc"
 
 
-def with_intervals(
-    task: str,
-    targets: np.ndarray,
-    scores: np.ndarray,
-    classes: tuple[str, ...],
-    resamples: int = 1000,
-    seed: int = 0,
+def bootstrap(
+    compute: Callable[[np.ndarray], dict[str, float]], n: int, resamples: int = 1000, seed: int = 0
 ) -> dict[str, tuple[float, float, float]]:
-    """Every metric with its percentile bootstrap 95 % interval over test samples: {name: (value, low, high)}.
+    """Every metric of ``compute(index)`` with its percentile bootstrap 95 % interval over n samples.
 
-    Resamples where a metric is undefined (one class drawn) are left out of that metric's interval.
+    Returns {name: (value, low, high)}. Resamples where a metric is undefined (NaN, e.g. one class
+    drawn) are left out of that metric's interval.
     """
-    point = classification_metrics(task, targets, scores, classes)
+    point = compute(np.arange(n))
     rng = np.random.default_rng(seed)
     draws: dict[str, list[float]] = {name: [] for name in point}
     for _ in range(resamples):
-        index = rng.integers(0, len(targets), len(targets))
-        for name, value in classification_metrics(task, targets[index], scores[index], classes).items():
+        for name, value in compute(rng.integers(0, n, n)).items():
             if not np.isnan(value):
                 draws[name].append(value)
     intervals = {}
@@ -69,6 +72,44 @@ def with_intervals(
     return intervals
 
 
+def with_intervals(
+    task: str,
+    targets: np.ndarray,
+    scores: np.ndarray,
+    classes: tuple[str, ...],
+    resamples: int = 1000,
+    seed: int = 0,
+) -> dict[str, tuple[float, float, float]]:
+    """Classification metrics with bootstrap 95 % intervals over test samples."""
+    return bootstrap(
+        lambda index: classification_metrics(task, targets[index], scores[index], classes),
+        len(targets),
+        resamples,
+        seed,
+    )
+
+
+def _dice_per_image(
+    probabilities: np.ndarray, masks: np.ndarray, threshold: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-image Dice under MGCA's convention, and which images have an empty mask."""
+    predicted = probabilities.reshape(len(probabilities), -1) >= threshold
+    truth = masks.reshape(len(masks), -1) > 0.5
+    overlap = (predicted & truth).sum(1)
+    sizes = predicted.sum(1) + truth.sum(1)
+    empty = truth.sum(1) == 0
+    per_image = np.where(empty, (predicted.sum(1) == 0).astype(float), 2 * overlap / np.maximum(sizes, 1))
+    return per_image, empty
+
+
+def _dice_summary(per_image: np.ndarray, empty: np.ndarray) -> dict[str, float]:
+    return {
+        "dice_mgca": float(per_image.mean()),
+        "dice_positive": float(per_image[~empty].mean()) if (~empty).any() else float("nan"),
+        "dice_empty_predictor": float(empty.mean()),
+    }
+
+
 def dice_scores(probabilities: np.ndarray, masks: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
     """Dice three ways on [N, H, W] predictions and masks, always reported together.
 
@@ -76,14 +117,14 @@ def dice_scores(probabilities: np.ndarray, masks: np.ndarray, threshold: float =
     metric); ``dice_positive``: the mean over images whose mask is not empty; ``dice_empty_predictor``:
     what predicting nothing anywhere scores under ``dice_mgca`` (the share of empty masks).
     """
-    predicted = probabilities.reshape(len(probabilities), -1) >= threshold
-    truth = masks.reshape(len(masks), -1) > 0.5
-    overlap = (predicted & truth).sum(1)
-    sizes = predicted.sum(1) + truth.sum(1)
-    empty = truth.sum(1) == 0
-    per_image = np.where(empty, (predicted.sum(1) == 0).astype(float), 2 * overlap / np.maximum(sizes, 1))
-    return {
-        "dice_mgca": float(per_image.mean()),
-        "dice_positive": float(per_image[~empty].mean()) if (~empty).any() else float("nan"),
-        "dice_empty_predictor": float(empty.mean()),
-    }
+    return _dice_summary(*_dice_per_image(probabilities, masks, threshold))
+
+
+def dice_with_intervals(
+    probabilities: np.ndarray, masks: np.ndarray, threshold: float = 0.5, resamples: int = 1000, seed: int = 0
+) -> dict[str, tuple[float, float, float]]:
+    """The three Dice figures with bootstrap 95 % intervals over test images."""
+    per_image, empty = _dice_per_image(probabilities, masks, threshold)
+    return bootstrap(
+        lambda index: _dice_summary(per_image[index], empty[index]), len(per_image), resamples, seed
+    )

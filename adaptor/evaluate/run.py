@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import polars as pl
@@ -42,6 +44,41 @@ def draw_subsets(
     return pl.concat(rows)
 
 
+@dataclass(frozen=True)
+class CellData:
+    """The samples one evaluation cell uses: its training subset and the whole val and test splits."""
+
+    subset_ids: list[str]
+    train: pl.DataFrame
+    val: pl.DataFrame
+    test: pl.DataFrame
+
+    @classmethod
+    def select(cls, manifest: pl.DataFrame, subsets: pl.DataFrame, fraction: float, seed: int) -> CellData:
+        chosen = subsets.filter((pl.col("fraction") == fraction) & (pl.col("seed") == seed))["id"].to_list()
+        if not chosen:
+            raise ValueError(f"no subset drawn for fraction {fraction}, seed {seed}")
+        return cls(
+            chosen,
+            manifest.filter(pl.col("id").is_in(chosen)),
+            manifest.filter(pl.col("split") == "val"),
+            manifest.filter(pl.col("split") == "test"),
+        )
+
+
+def result_rows(
+    columns: dict[str, object], metrics: dict[str, tuple[float, float, float]], started: float
+) -> pl.DataFrame:
+    """Long format: one row per metric with its bootstrap interval, the cell's columns on each."""
+    wall = time.perf_counter() - started
+    return pl.DataFrame(
+        [
+            columns | {"metric": metric, "value": value, "ci_low": low, "ci_high": high, "wall_seconds": wall}
+            for metric, (value, low, high) in metrics.items()
+        ]
+    )
+
+
 def evaluate_cell(
     manifest: pl.DataFrame,
     info: ManifestInfo,
@@ -50,50 +87,49 @@ def evaluate_cell(
     fraction: float,
     seed: int,
     settings: HeadSettings,
-    labels: dict[str, str],
+    labels: dict[str, object],
 ) -> pl.DataFrame:
     """Train a head on the subset, test once; ``labels`` adds identifying columns to every row."""
     started = time.perf_counter()
-    subset_ids = subsets.filter((pl.col("fraction") == fraction) & (pl.col("seed") == seed))["id"].to_list()
-    if not subset_ids:
-        raise ValueError(f"{info.dataset}: no subset drawn for fraction {fraction}, seed {seed}")
+    cell = CellData.select(manifest, subsets, fraction, seed)
 
     def arrays(frame: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         return features.embeddings[features.rows(frame["id"].to_list())], _labels(frame)
 
-    train = manifest.filter(pl.col("id").is_in(subset_ids))
-    val = manifest.filter(pl.col("split") == "val")
-    test = manifest.filter(pl.col("split") == "test")
-    test_arrays = arrays(test)
-    result = train_and_test(info.task, info.classes, arrays(train), arrays(val), test_arrays, settings, seed)
-    metrics = with_intervals(info.task, test_arrays[1], result["test_scores"], info.classes, seed=seed)
-    wall = time.perf_counter() - started
-    return pl.DataFrame(
-        [
-            {
-                "dataset": info.dataset,
-                "task": info.task,
-                **labels,
-                "fraction": fraction,
-                "seed": seed,
-                "metric": metric,
-                "value": value,
-                "ci_low": low,
-                "ci_high": high,
-                "n_train": len(train),
-                "n_test": len(test),
-                "head": settings.head,
-                "val_metric": result["val_metric"],
-                "epochs_run": result["epochs_run"],
-                "subset_sha256": subset_hash(subset_ids),
-                "features_key": features.attrs["key"],
-                "wall_seconds": wall,
-            }
-            for metric, (value, low, high) in metrics.items()
-        ]
+    test_arrays = arrays(cell.test)
+    result = train_and_test(
+        info.task, info.classes, arrays(cell.train), arrays(cell.val), test_arrays, settings, seed
     )
+    metrics = with_intervals(info.task, test_arrays[1], result["test_scores"], info.classes, seed=seed)
+    columns = {
+        "dataset": info.dataset,
+        "task": info.task,
+        **labels,
+        "fraction": fraction,
+        "seed": seed,
+        "n_train": len(cell.train),
+        "n_test": len(cell.test),
+        "head": settings.head,
+        "val_metric": result["val_metric"],
+        "epochs_run": result["epochs_run"],
+        "subset_sha256": subset_hash(cell.subset_ids),
+    }
+    return result_rows(columns, metrics, started)
 
 
 def head_settings(entry: dict[str, object]) -> HeadSettings:
     known = set(asdict(HeadSettings()))
     return HeadSettings(**{k: v for k, v in entry.items() if k in known})
+
+
+def identity_columns(features: Cache, settings: dict[str, object]) -> dict[str, object]:
+    """What a result depends on, as columns: the features' cache key, the encoders' and Adaptor's
+    weights behind them, and a hash of the job's settings."""
+    identity = features.attrs["identity"]
+    return {
+        "features_key": features.attrs["key"],
+        "image_weights_sha256": identity.get("image_weights_sha256", identity.get("weights_sha256")),
+        "adaptor_weights_sha256": identity.get("adaptor_weights_sha256"),
+        "text_cache_key": identity.get("text_cache_key"),
+        "config_sha256": hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16],
+    }

@@ -132,6 +132,20 @@ class Adaptor(nn.Module):
         """Text path alone (e.g. zero-shot prompts): self-attention over the text, no image."""
         return self._alone(text, text_mask, "text")
 
+    def encode_image_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Segmentation's image path: [B, T, D_img] patch tokens -> [B, T, width], one per patch.
+
+        The layers run as self-attention over the patch tokens (the reference's downstream use); in
+        token mode the learned summary token joins the sequence as in training and is dropped after.
+        """
+        x = F.normalize(self.image_projection(tokens), dim=-1)
+        padding = None
+        if self.config.mode == "tokens":
+            x, padding = self._sequence(tokens, None, self.image_projection, self.image_summary)
+        for layer in self.layers:
+            x = layer.attend(x, padding)
+        return x[:, 1:] if self.config.mode == "tokens" else x
+
     def _alone(self, inputs: torch.Tensor, mask: torch.Tensor | None, modality: str) -> torch.Tensor:
         projection = getattr(self, f"{modality}_projection")
         if self.config.mode == "pooled":

@@ -1,4 +1,4 @@
-"""The paper's asymmetric InfoNCE: 0.75 text->image + 0.25 image->text."""
+"""Losses: the paper's asymmetric InfoNCE (0.75 text->image + 0.25 image->text) and segmentation's mix."""
 
 from __future__ import annotations
 
@@ -15,3 +15,20 @@ def contrastive_loss(
     text_to_image = F.cross_entropy(logits, targets)
     image_to_text = F.cross_entropy(logits.T, targets)
     return text_to_image_weight * text_to_image + (1 - text_to_image_weight) * image_to_text
+
+
+def segmentation_loss(
+    logits: torch.Tensor, masks: torch.Tensor, focal_weight: float = 10.0, gamma: float = 2.0
+) -> torch.Tensor:
+    """The reference's (MGCA's) mixed loss: ``focal_weight`` x focal(gamma) - log(soft Dice).
+
+    Focal loss without class weighting (alpha off), averaged over pixels; soft Dice over the whole
+    batch with smoothing 1, so a batch without any positive pixel still has a finite loss.
+    """
+    from torchvision.ops import sigmoid_focal_loss
+
+    focal = sigmoid_focal_loss(logits, masks, alpha=-1, gamma=gamma, reduction="mean")
+    probabilities = logits.sigmoid().flatten()
+    targets = masks.flatten()
+    dice = (2 * (probabilities * targets).sum() + 1) / (probabilities.sum() + targets.sum() + 1)
+    return focal_weight * focal - dice.log()

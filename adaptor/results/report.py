@@ -6,7 +6,7 @@ from pathlib import Path
 
 import polars as pl
 
-from adaptor.results.tables import summary
+from adaptor.results.tables import DICE_METRICS, PRIMARY_METRICS, summary
 
 
 def _markdown(frame: pl.DataFrame) -> str:
@@ -21,34 +21,71 @@ def _cell(value: object) -> str:
     return "" if value is None else str(value)
 
 
-def write_report(
-    classification: pl.DataFrame,
-    pretraining: pl.DataFrame,
-    retrieval: pl.DataFrame,
-    wall: pl.DataFrame,
-    path: str | Path,
-) -> None:
-    table = summary(classification).with_columns(
+def _over_seeds(frame: pl.DataFrame, metrics: tuple[str, ...] = PRIMARY_METRICS) -> pl.DataFrame:
+    """Wide view: one column per label fraction, each cell "mean ± std" over seeds."""
+    table = summary(frame, metrics).with_columns(
         pl.when(pl.col("std").is_null())
         .then(pl.col("mean").round(3).cast(pl.String))
         .otherwise(pl.format("{} ± {}", pl.col("mean").round(3), pl.col("std").round(3)))
         .alias("mean ± std")
     )
-    wide = table.pivot(
+    return table.pivot(
         on="fraction",
         index=["dataset", "metric", "method", "image_encoder", "text_encoder"],
         values="mean ± std",
     )
+
+
+def _segmentation_section(segmentation: pl.DataFrame) -> str:
+    if segmentation.is_empty():
+        return ""
+    flagged = (
+        segmentation.filter(~pl.col("beats_empty_predictor"))
+        .select("dataset", "method", "image_encoder", "text_encoder", "fraction", "seed")
+        .unique()
+        .sort(pl.all())
+    )
+    text = "\n## Segmentation\n\n"
+    text += (
+        "Test split, mean ± std over seeds. `dice_mgca` scores an empty mask 1 when the prediction is empty "
+        "(MGCA's metric); `dice_positive` averages images with a mask only; `dice_empty_predictor` is what "
+        "predicting nothing scores under `dice_mgca`.\n\n"
+    )
+    text += _markdown(_over_seeds(segmentation, DICE_METRICS))
+    text += f"\n{len(flagged)} cells do not beat the empty predictor under `dice_mgca`"
+    return text + (":\n\n" + _markdown(flagged) if len(flagged) else ".\n")
+
+
+def _zeroshot_section(zeroshot: pl.DataFrame) -> str:
+    if zeroshot.is_empty():
+        return ""
+    view = zeroshot.select(
+        "dataset", "method", "image_encoder", "text_encoder", "metric", "value", "ci_low", "ci_high", "n_test"
+    )
+    text = "\n## Zero-shot (no labels)\n\n"
+    text += (
+        "Test-split AUROC from one positive and one negative prompt per class, 95 % bootstrap interval.\n\n"
+    )
+    return text + _markdown(view)
+
+
+def write_report(
+    classification: pl.DataFrame,
+    segmentation: pl.DataFrame,
+    zeroshot: pl.DataFrame,
+    pretraining: pl.DataFrame,
+    retrieval: pl.DataFrame,
+    wall: pl.DataFrame,
+    path: str | Path,
+) -> None:
     stages = (
         wall.group_by("stage").agg(pl.col("seconds").sum().round(1), pl.len().alias("jobs")).sort("stage")
     )
     text = "# Adaptor results\n\n## Classification\n\n"
     text += "Test split, mean ± std over seeds; columns are label fractions.\n\n"
-    text += (
-        _markdown(wide)
-        + "\n## Pre-training\n\n"
-        + _markdown(pretraining.select(pl.exclude("^stage_seconds/.*$")))
-    )
+    text += _markdown(_over_seeds(classification))
+    text += _segmentation_section(segmentation) + _zeroshot_section(zeroshot)
+    text += "\n## Pre-training\n\n" + _markdown(pretraining.select(pl.exclude("^stage_seconds/.*$")))
     recall = retrieval.with_columns(pl.format("R@{}", pl.col("k")).alias("k")).pivot(
         on="k", index=["image_encoder", "text_encoder", "mode", "direction", "n_pairs"], values="recall"
     )

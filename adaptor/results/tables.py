@@ -9,19 +9,20 @@ from pathlib import Path
 
 import polars as pl
 
-CLASSIFICATION_COLUMNS = {
+IDENTITY_COLUMNS = {
     "dataset": pl.String,
     "task": pl.String,
     "image_encoder": pl.String,
     "text_encoder": pl.String,
     "method": pl.String,
-    "fraction": pl.Float64,
-    "seed": pl.Int64,
-    "metric": pl.String,
-    "value": pl.Float64,
-    "n_train": pl.Int64,
-    "n_test": pl.Int64,
 }
+METRIC_COLUMNS = {"metric": pl.String, "value": pl.Float64, "ci_low": pl.Float64, "ci_high": pl.Float64}
+# One row per (cell, metric). Zero-shot cells have no fraction, seed or training set.
+RUN_COLUMNS = IDENTITY_COLUMNS | {"fraction": pl.Float64, "seed": pl.Int64} | METRIC_COLUMNS
+RUN_COLUMNS |= {"n_train": pl.Int64, "n_test": pl.Int64}
+ZEROSHOT_COLUMNS = IDENTITY_COLUMNS | METRIC_COLUMNS | {"n_test": pl.Int64}
+PRIMARY_METRICS = ("auroc", "accuracy")
+DICE_METRICS = ("dice_mgca", "dice_positive", "dice_empty_predictor")
 
 
 def write_atomic(frame: pl.DataFrame, path: str | Path) -> None:
@@ -34,14 +35,19 @@ def write_atomic(frame: pl.DataFrame, path: str | Path) -> None:
     os.replace(temporary, path)
 
 
-def classification(run_files: list[str | Path]) -> pl.DataFrame:
-    """Concatenate evaluation runs; the documented columns come first, with their types."""
+def runs(run_files: list[str | Path], columns: dict[str, pl.DataType] = RUN_COLUMNS) -> pl.DataFrame:
+    """Concatenate per-job result files; the documented columns come first, with their types."""
+    if not run_files:
+        return pl.DataFrame(schema=columns)
     frame = pl.concat([pl.read_parquet(f) for f in run_files], how="diagonal_relaxed")
-    frame = frame.with_columns(pl.col(c).cast(t) for c, t in CLASSIFICATION_COLUMNS.items())
-    rest = [c for c in frame.columns if c not in CLASSIFICATION_COLUMNS]
-    return frame.select(*CLASSIFICATION_COLUMNS, *rest).sort(
-        "dataset", "method", "image_encoder", "text_encoder", "fraction", "seed", "metric"
-    )
+    frame = frame.with_columns(pl.col(c).cast(t) for c, t in columns.items())
+    rest = [c for c in frame.columns if c not in columns]
+    order = [
+        c
+        for c in ("dataset", "method", "image_encoder", "text_encoder", "fraction", "seed", "metric")
+        if c in columns
+    ]
+    return frame.select(*columns, *rest).sort(order, nulls_last=True)
 
 
 def wall_times(benchmark_files: list[str | Path]) -> pl.DataFrame:
@@ -111,13 +117,13 @@ def pretraining(metric_files: list[str | Path], stage_seconds: dict[str, float])
     return pl.DataFrame(rows)
 
 
-def summary(frame: pl.DataFrame) -> pl.DataFrame:
-    """Mean and standard deviation over seeds of each primary metric, one row per cell."""
-    primary = frame.filter(pl.col("metric").is_in(["auroc", "accuracy"]))
+def summary(frame: pl.DataFrame, metrics: tuple[str, ...] = PRIMARY_METRICS) -> pl.DataFrame:
+    """Mean and standard deviation over seeds of each of ``metrics``, one row per cell."""
     return (
-        primary.group_by("dataset", "metric", "method", "image_encoder", "text_encoder", "fraction")
+        frame.filter(pl.col("metric").is_in(list(metrics)))
+        .group_by("dataset", "metric", "method", "image_encoder", "text_encoder", "fraction")
         .agg(
             pl.col("value").mean().alias("mean"), pl.col("value").std().alias("std"), pl.len().alias("seeds")
         )
-        .sort("dataset", "method", "fraction")
+        .sort("dataset", "metric", "method", "fraction")
     )

@@ -252,12 +252,3 @@ def load_adaptor(directory: str | Path) -> Adaptor:
     model = Adaptor(config)
     model.load_state_dict(load_file(directory / WEIGHTS))
     return model.eval()
-
-
-def adaptor_features(model: Adaptor, features: np.ndarray, batch_size: int = 4096) -> np.ndarray:
-    """Run the frozen Adaptor image path over cached encoder features."""
-    outputs = []
-    with torch.no_grad():
-        for start in range(0, len(features), batch_size):
-            outputs.append(model.encode_image(torch.from_numpy(features[start : start + batch_size])).numpy())
-    return np.concatenate(outputs) if outputs else np.zeros((0, model.config.width), dtype=np.float32)

@@ -19,6 +19,8 @@ def _run(path: Path, method: str, seed: int, value: float) -> Path:
             "seed": [seed],
             "metric": ["auroc"],
             "value": [value],
+            "ci_low": [value - 0.1],
+            "ci_high": [value + 0.1],
             "n_train": [10],
             "n_test": [5],
             "wall_seconds": [1.0],
@@ -28,14 +30,62 @@ def _run(path: Path, method: str, seed: int, value: float) -> Path:
     return path
 
 
+def _dice(path: Path, seed: int) -> Path:
+    mgca = 0.8 if seed == 0 else 0.7
+    pl.DataFrame(
+        {
+            "dataset": "siim",
+            "task": "segmentation",
+            "method": "frozen",
+            "image_encoder": "e",
+            "text_encoder": None,
+            "fraction": 0.1,
+            "seed": seed,
+            "metric": ["dice_mgca", "dice_positive", "dice_empty_predictor"],
+            "value": [mgca, 0.3, 0.75],
+            "ci_low": 0.0,
+            "ci_high": 1.0,
+            "n_train": 4,
+            "n_test": 8,
+            "beats_empty_predictor": mgca > 0.75,
+        }
+    ).write_parquet(path)
+    return path
+
+
 def test_tables_and_report(tmp_path: Path) -> None:
     runs = [
         _run(tmp_path / f"{m}{s}.parquet", m, s, v)
         for m, s, v in (("adaptor", 0, 0.8), ("adaptor", 1, 0.9), ("frozen", 0, 0.6))
     ]
-    classification = tables.classification(runs)
-    assert classification.columns[:11] == list(tables.CLASSIFICATION_COLUMNS)
+    classification = tables.runs(runs)
+    assert classification.columns[:13] == list(tables.RUN_COLUMNS)
     assert classification.schema["fraction"] == pl.Float64
+    segmentation = tables.runs([_dice(tmp_path / f"d{seed}.parquet", seed) for seed in (0, 1)])
+    zeroshot_file = tmp_path / "z.parquet"
+    pl.DataFrame(
+        {
+            **{
+                c: [v]
+                for c, v in zip(
+                    ("dataset", "task", "method", "image_encoder"),
+                    ("rsna", "zeroshot", "adaptor", "e"),
+                    strict=True,
+                )
+            },
+            **{
+                "text_encoder": ["t"],
+                "metric": ["auroc"],
+                "value": [0.7],
+                "ci_low": [0.6],
+                "ci_high": [0.8],
+                "n_test": [5],
+            },
+        }
+    ).write_parquet(zeroshot_file)
+    zeroshot = tables.runs([zeroshot_file], tables.ZEROSHOT_COLUMNS)
+    assert zeroshot.columns[:10] == list(tables.ZEROSHOT_COLUMNS)
+    assert tables.runs([], tables.ZEROSHOT_COLUMNS).is_empty()
     bench = tmp_path / "benchmarks" / "pretrain" / "e" / "t.tsv"
     bench.parent.mkdir(parents=True)
     bench.write_text("s\th:m:s\n12.5\t0:00:12\n")
@@ -67,7 +117,14 @@ def test_tables_and_report(tmp_path: Path) -> None:
         ("image_to_text", 5, 0.5, 0.5),
         ("text_to_image", 1, 0.2, 0.1),
     ]
-    write_report(classification, pretraining, retrieval, wall, tmp_path / "report.md")
+    write_report(classification, segmentation, zeroshot, pretraining, retrieval, wall, tmp_path / "report.md")
     text = (tmp_path / "report.md").read_text()
     assert "| e | t | pooled | image_to_text | 10 | 0.250 | 0.500 |" in text
     assert "0.85 ± 0.071" in text and "| rsna | auroc | frozen | e |  | 0.6 |" in text
+    assert "| siim | dice_empty_predictor | frozen | e |  | 0.75 ± 0.0 |" in text
+    assert "| siim | dice_mgca | frozen | e |  | 0.75 ± 0.071 |" in text
+    # seed 1 scores 0.7 < 0.75: listed as not beating the empty predictor; seed 0 (0.8) is not
+    assert (
+        "1 cells do not beat the empty predictor" in text and "| siim | frozen | e |  | 0.100 | 1 |" in text
+    )
+    assert "| rsna | adaptor | e | t | auroc | 0.700 | 0.600 | 0.800 | 5 |" in text

@@ -12,7 +12,6 @@ from adaptor.cache.store import Layout, open_cache, write_all
 from adaptor.train.pairs import TokenPairs
 from adaptor.train.pretrain import (
     PretrainSettings,
-    adaptor_features,
     linear_warmup_decay,
     load_adaptor,
     pretrain,
@@ -47,7 +46,7 @@ def test_training_improves_validation_loss_and_keeps_trainable_weights(tmp_path:
     weights = load_file(tmp_path / "run" / "weights.safetensors")
     assert sum(t.numel() for t in weights.values()) == metrics["trainable_parameters"]
     model = load_adaptor(tmp_path / "run")
-    assert adaptor_features(model, np.zeros((3, 24), dtype=np.float32)).shape == (3, 768)
+    assert model.encode_image(torch.zeros(3, 24)).shape == (3, 768)
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["epochs_run"] == 15
     retrieval = metrics["retrieval"]  # 16 validation pairs: chance R@1 = 1/16, R@5 = 5/16
     assert retrieval["image_to_text/R@1"] > 0.4 and retrieval["text_to_image/R@5"] > 0.8

@@ -9,6 +9,7 @@ import sys
 from itertools import product
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 import yaml
@@ -70,16 +71,14 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_the_dag_writes_every_cell(finished_run: Path) -> None:
     config = yaml.safe_load(TINY.read_text())
     table = pl.read_parquet(finished_run / "results/tables/classification.parquet")
-    cells = set(table.select("dataset", "fraction", "seed", "method").unique().iter_rows())
-    expected = set(
-        product(
-            config["evaluate"]["datasets"],
-            config["evaluate"]["fractions"],
-            config["evaluate"]["seeds"],
-            ["adaptor", "frozen"],
-        )
-    )
-    assert cells == expected
+    evaluate = config["evaluate"]
+
+    def cells(frame: pl.DataFrame, datasets: list[str]) -> None:
+        found = set(frame.select("dataset", "fraction", "seed", "method").unique().iter_rows())
+        assert found == set(product(datasets, evaluate["fractions"], evaluate["seeds"], evaluate["methods"]))
+
+    cells(table, evaluate["classification"]["datasets"])
+    assert table["features_key"].n_unique() == 3 * 4  # datasets x methods, each from its own cache
     headline = table.filter(pl.col("metric").is_in(["auroc", "accuracy", "macro_f1"]))
     assert headline["value"].is_between(0, 1).all()
     per_class = table.filter(pl.col("metric").str.starts_with("auroc/"))["value"]
@@ -93,6 +92,17 @@ def test_the_dag_writes_every_cell(finished_run: Path) -> None:
     assert retrieval.height == 2 * 2 * 3 and set(retrieval["mode"]) == {"pooled", "tokens"}
     assert retrieval["recall"].is_between(0, 1).all()
     assert (finished_run / "results/report.md").read_text().startswith("# Adaptor results")
+    segmentation = pl.read_parquet(finished_run / "results/tables/segmentation.parquet")
+    cells(segmentation, evaluate["segmentation"]["datasets"])
+    assert segmentation.group_by("dataset", "method", "fraction", "seed").len()["len"].to_list() == [3] * 8
+    assert set(segmentation["metric"]) == {"dice_mgca", "dice_positive", "dice_empty_predictor"}
+    assert segmentation["value"].is_between(0, 1).all()
+    zeroshot = pl.read_parquet(finished_run / "results/tables/zeroshot.parquet")
+    assert set(zeroshot.select("dataset", "method").unique().iter_rows()) == set(
+        product(["rsna", "covidx"], ["adaptor", "adaptor_tokens"])
+    )
+    report = (finished_run / "results/report.md").read_text()
+    assert "## Segmentation" in report and "## Zero-shot" in report
     rejects = pl.read_parquet(finished_run / "results/manifests/mimic.rejects.parquet")
     assert set(rejects["kind"]) <= {"filtered"}
 
@@ -111,7 +121,14 @@ def test_caches_are_fanned_out_complete_and_keep_tokens_where_asked(finished_run
     tokens, mask = text.tokens(text.ids[:2].tolist())
     assert tokens.shape == (2, 64, 384) and mask[:, 0].all()  # [CLS] is always a real token
     assert open_cache(cache.with_suffix(".zarr")).tokens(image.ids[:1].tolist())[0].shape == (1, 4, 1280)
-    assert "tokens" not in zarr.open_group(finished_run / "results/cache/rsna/image/efficientnet_lite0.zarr")
+    siim = open_cache(finished_run / "results/cache/siim/image/efficientnet_lite0.zarr")
+    assert siim.tokens(siim.ids[:3].tolist())[0].shape == (3, 4, 1280)  # a 2 x 2 grid at 64 px
+    adaptor = open_cache(finished_run / "results/cache/siim/adaptor/efficientnet_lite0/minilm/pooled.zarr")
+    assert adaptor.ids.tolist() == siim.ids.tolist()
+    assert adaptor.tokens(adaptor.ids[:3].tolist())[0].shape == (3, 4, 768)
+    random = open_cache(finished_run / "results/cache/siim/image/efficientnet_lite0@random.zarr")
+    assert random.attrs["identity"]["weights_sha256"].startswith("random:")
+    assert not np.allclose(random.embeddings, siim.embeddings)
     assert pl.read_parquet(cache.with_suffix(".rejects.parquet")).is_empty()
 
 
@@ -127,9 +144,13 @@ def test_changing_the_text_encoder_reruns_only_its_dependants(finished_run: Path
     # the text encoder is only run over the pre-training set: one cache, in 2 parts
     assert (jobs["embed_init"], jobs["embed_part"], jobs["embed_finalize"]) == (1, 2, 1)
     assert jobs["pretrain"] == 2 and jobs["report"] == 1  # pooled and token mode
-    assert jobs["adaptor_features"] == 3
-    n_adaptor_cells = 3 * len(config["evaluate"]["fractions"]) * len(config["evaluate"]["seeds"])
-    assert jobs["evaluate_classification"] == n_adaptor_cells  # the frozen baselines stay
+    assert "masks" not in jobs
+    evaluate = config["evaluate"]
+    # the Adaptor features of rsna, covidx, chexpert and siim, for both modes
+    assert jobs["adaptor_features"] == 4 * 2
+    cells = 2 * len(evaluate["fractions"]) * len(evaluate["seeds"])  # adaptor, adaptor_tokens
+    assert jobs["evaluate_classification"] == 3 * cells  # the frozen and random baselines stay
+    assert jobs["evaluate_segmentation"] == 2 * cells and jobs["evaluate_zeroshot"] == 2 * 2
 
 
 @pytest.mark.slow
@@ -142,9 +163,11 @@ def test_changing_an_image_preprocessing_reruns_only_that_encoders_jobs(
     changed.write_text(yaml.safe_dump(config))
     jobs = scheduled(snakemake(finished_run, changed, "-n"))
     assert "demo_data" not in jobs and "prepare" not in jobs
-    # four image caches (mimic + 3 evaluation sets), 2 parts each; no text embedding reruns
-    assert (jobs["embed_init"], jobs["embed_part"], jobs["embed_finalize"]) == (4, 8, 4)
-    assert jobs["pretrain"] == 2 and jobs["adaptor_features"] == 3 and jobs["subsets"] == 3
+    # nine image caches (mimic + 4 evaluation sets, and the random floor's 4), 2 parts each;
+    # no text embedding reruns
+    assert (jobs["embed_init"], jobs["embed_part"], jobs["embed_finalize"]) == (9, 18, 9)
+    assert jobs["pretrain"] == 2 and jobs["adaptor_features"] == 8 and jobs["subsets"] == 4
+    assert jobs["masks"] == 2  # masks follow the image geometry
     result = snakemake(finished_run, changed, "-n", "--quiet", "rules", "--printshellcmds")
     assert "--modality text" not in result.stdout
 
@@ -152,10 +175,23 @@ def test_changing_an_image_preprocessing_reruns_only_that_encoders_jobs(
 def test_the_papers_sweep_embeds_each_encoder_once_per_dataset(tmp_path: Path) -> None:
     result = snakemake(tmp_path, REPO / "config/paper.yaml", "-n")
     jobs = scheduled(result)
-    # MIMIC: 3 image + 5 text encoders; RSNA, COVIDx, CheXpert: the 3 image encoders. 4 parts each.
-    assert (jobs["embed_init"], jobs["embed_part"], jobs["embed_finalize"]) == (17, 68, 17)
+    # MIMIC: 3 image + 5 text encoders; RSNA, COVIDx, CheXpert, SIIM: the 3 image encoders and
+    # their random floors. 4 parts each.
+    assert (jobs["embed_init"], jobs["embed_part"], jobs["embed_finalize"]) == (32, 128, 32)
     assert jobs["pretrain"] == 15  # 3 x 5 Adaptors, none with an encoder in the loop
+    assert jobs["adaptor_features"] == 4 * 15 and jobs["masks"] == 2 * 3
+    models = 15 + 3 + 3  # Adaptors, frozen encoders, random floors
+    assert jobs["evaluate_classification"] == 3 * models * 3 * 3  # datasets x models x fractions x seeds
+    assert jobs["evaluate_segmentation"] == 2 * models * 3 * 3 and jobs["evaluate_zeroshot"] == 3 * 15
     assert "resources: tmpdir=/tmp, gpu=1, nvidia_gpu=1" in result.stdout
+
+
+def test_the_demo_fans_out_one_job_per_cell(tmp_path: Path) -> None:
+    jobs = scheduled(snakemake(tmp_path, REPO / "config/config.yaml", "-n"))
+    # (dataset, method, fraction, seed): 3 datasets x 3 methods x 3 fractions x 3 seeds, and
+    # SIIM + RSNA boxes for segmentation; zero-shot once per dataset for the Adaptor
+    assert jobs["evaluate_classification"] == 81 and jobs["subsets"] == 4
+    assert jobs["evaluate_segmentation"] == 54 and jobs["evaluate_zeroshot"] == 3 and jobs["masks"] == 2
 
 
 def test_bad_config_names_the_key(tmp_path: Path) -> None:
@@ -168,7 +204,14 @@ def test_bad_config_names_the_key(tmp_path: Path) -> None:
     output = result.stdout + result.stderr
     assert "epochs" in output and "ten" in output
     config["pretrain"]["epochs"] = 3
-    config["evaluate"]["datasets"] = ["rsna", "padchest"]
+    config["evaluate"]["classification"]["datasets"] = ["rsna", "padchest"]
     bad.write_text(yaml.safe_dump(config))
     result = snakemake(tmp_path, bad, "-n")
-    assert "evaluate.datasets: 'padchest' is not in datasets" in result.stdout + result.stderr
+    assert "evaluate: dataset 'padchest' is not in datasets" in result.stdout + result.stderr
+    config["evaluate"]["classification"]["datasets"] = ["rsna"]
+    config["embed"]["tokens"] = ["mimic"]
+    bad.write_text(yaml.safe_dump(config))
+    result = snakemake(tmp_path, bad, "-n")
+    output = result.stdout + result.stderr
+    assert "evaluate.segmentation.datasets: 'siim' needs patch tokens; add it to embed.tokens" in output
+    assert "adaptor_tokens reads patch tokens; add 'rsna' to embed.tokens" in output

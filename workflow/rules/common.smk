@@ -8,12 +8,30 @@ from snakemake.utils import validate
 validate(config, "../../config/schema.yaml")
 
 DATASETS = config["datasets"]
-IMAGE_ENCODERS = config["encoders"]["image"]
+IMAGE_ENCODERS = dict(config["encoders"]["image"])
 TEXT_ENCODERS = config["encoders"]["text"]
 ENCODERS = {"image": IMAGE_ENCODERS, "text": TEXT_ENCODERS}
 EMBED = config["embed"]
 PRETRAIN = config["pretrain"]
 EVALUATE = config["evaluate"]
+CLASSIFICATION = EVALUATE["classification"]
+SEGMENTATION = EVALUATE["segmentation"]
+ZEROSHOT_PROMPTS = EVALUATE["zeroshot"]["prompts"]
+# Evaluation methods that read the Adaptor image path, and the pre-training mode each one needs.
+ADAPTOR_MODES = {"adaptor": "pooled", "adaptor_tokens": "tokens"}
+
+
+def random_encoder(name):
+    """The floor: the same architecture and preprocessing, randomly initialised, as its own cache."""
+    return f"{name}@random"
+
+
+if "random" in EVALUATE["methods"]:
+    for name in PRETRAIN["image_encoders"]:
+        if name in IMAGE_ENCODERS:
+            IMAGE_ENCODERS[random_encoder(name)] = IMAGE_ENCODERS[name] | {
+                "weights": "random"
+            }
 
 
 def check_config():
@@ -29,9 +47,13 @@ def check_config():
     for name in PRETRAIN["text_encoders"]:
         if name not in TEXT_ENCODERS:
             problems.append(f"pretrain.text_encoders: {name!r} is not in encoders.text")
-    for name in EVALUATE["datasets"]:
-        if name not in DATASETS:
-            problems.append(f"evaluate.datasets: {name!r} is not in datasets")
+    evaluated = {
+        *CLASSIFICATION["datasets"],
+        *SEGMENTATION["datasets"],
+        *ZEROSHOT_PROMPTS,
+    }
+    for name in sorted(evaluated - set(DATASETS)):
+        problems.append(f"evaluate: dataset {name!r} is not in datasets")
     for name in EMBED["tokens"]:
         if name not in DATASETS:
             problems.append(f"embed.tokens: {name!r} is not in datasets")
@@ -39,9 +61,24 @@ def check_config():
         problems.append(
             f"pretrain.modes: tokens needs embed.tokens to list {PRETRAIN['dataset']!r}"
         )
-    if "adaptor" in EVALUATE["methods"] and "pooled" not in PRETRAIN["modes"]:
+    for method, mode in ADAPTOR_MODES.items():
+        if method in EVALUATE["methods"] and mode not in PRETRAIN["modes"]:
+            problems.append(
+                f"evaluate.methods: {method} evaluates the {mode} Adaptor; add {mode} to pretrain.modes"
+            )
+    for name in SEGMENTATION["datasets"]:
+        if name not in EMBED["tokens"]:
+            problems.append(
+                f"evaluate.segmentation.datasets: {name!r} needs patch tokens; add it to embed.tokens"
+            )
+    if "adaptor_tokens" in EVALUATE["methods"]:
+        for name in sorted(evaluated - set(EMBED["tokens"])):
+            problems.append(
+                f"evaluate.methods: adaptor_tokens reads patch tokens; add {name!r} to embed.tokens"
+            )
+    if ZEROSHOT_PROMPTS and not set(ADAPTOR_MODES) & set(EVALUATE["methods"]):
         problems.append(
-            "evaluate.methods: adaptor evaluates the pooled Adaptor; add pooled to pretrain.modes"
+            "evaluate.zeroshot: zero-shot needs an Adaptor method (adaptor or adaptor_tokens)"
         )
     for name, entry in IMAGE_ENCODERS.items():
         if (
@@ -63,12 +100,12 @@ DEMO_ROOTS = {
 
 wildcard_constraints:
     dataset="|".join(DATASETS),
-    image_encoder="|".join(IMAGE_ENCODERS),
+    image_encoder="|".join(re.escape(name) for name in IMAGE_ENCODERS),
     text_encoder="|".join([*TEXT_ENCODERS, "none"]),
     encoder="|".join(re.escape(name) for name in {*IMAGE_ENCODERS, *TEXT_ENCODERS}),
     modality="image|text",
     part="[0-9]+",
-    method="adaptor|frozen",
+    method="|".join(["frozen", "random", *ADAPTOR_MODES]),
     mode="pooled|tokens",
     fraction="[0-9.]+",
     seed="[0-9]+",
@@ -148,14 +185,43 @@ def get_pretrain_caches(wildcards):
     ) | get_cache(PRETRAIN["dataset"], "text", wildcards.text_encoder, "text")
 
 
+def adaptor_features_path(dataset, image_encoder, text_encoder, mode):
+    return f"results/cache/{dataset}/adaptor/{image_encoder}/{text_encoder}/{mode}.zarr"
+
+
 def get_features(wildcards):
-    """The frozen features a head is trained on: the encoder's, or the Adaptor image path's."""
-    if wildcards.method == "frozen":
-        return get_cache(
-            wildcards.dataset, "image", wildcards.image_encoder, "features"
-        )
+    """The frozen features a head or decoder trains on: an encoder's cache, or the Adaptor's."""
+    if wildcards.method in ADAPTOR_MODES:
+        return {
+            "features": adaptor_features_path(
+                wildcards.dataset,
+                wildcards.image_encoder,
+                wildcards.text_encoder,
+                ADAPTOR_MODES[wildcards.method],
+            )
+        }
+    encoder = wildcards.image_encoder
+    if wildcards.method == "random":
+        encoder = random_encoder(encoder)
+    return get_cache(wildcards.dataset, "image", encoder, "features")
+
+
+def get_text_encoder_argument(wildcards):
+    """The text encoder an evaluated model depends on, or nothing for an encoder alone."""
+    return "" if wildcards.text_encoder == "none" else wildcards.text_encoder
+
+
+def get_adaptor(wildcards):
+    """A trained Adaptor's files, for the mode an evaluation method reads."""
+    directory = adaptor_dir(
+        wildcards.image_encoder,
+        wildcards.text_encoder,
+        ADAPTOR_MODES.get(wildcards.get("method"), wildcards.get("mode")),
+    )
     return {
-        "features": f"results/cache/{wildcards.dataset}/adaptor/{wildcards.image_encoder}/{wildcards.text_encoder}/pooled.zarr"
+        "weights": f"{directory}/weights.safetensors",
+        "adaptor_config": f"{directory}/config.json",
+        "metrics": f"{directory}/metrics.json",
     }
 
 
@@ -167,24 +233,44 @@ def get_embed_rejects(wildcards):
     ]
 
 
-def method_encoders():
+def masks_path(dataset, image_encoder):
+    return f"results/masks/{dataset}/{image_encoder}.zarr"
+
+
+def method_encoders(methods=EVALUATE["methods"]):
     """(method, image_encoder, text_encoder) for every evaluated model."""
     pairs = list(product(PRETRAIN["image_encoders"], PRETRAIN["text_encoders"]))
-    cells = []
-    if "adaptor" in EVALUATE["methods"]:
-        cells += [("adaptor", image, text) for image, text in pairs]
-    if "frozen" in EVALUATE["methods"]:
-        cells += [("frozen", image, "none") for image in PRETRAIN["image_encoders"]]
-    return cells
-
-
-def all_runs():
     return [
-        f"results/runs/{dataset}/classification/{method}/{image}/{text}/{fraction_label(fraction)}/{seed}.parquet"
-        for dataset in EVALUATE["datasets"]
+        (method, image, text if method in ADAPTOR_MODES else "none")
+        for method in methods
+        for image, text in (
+            pairs
+            if method in ADAPTOR_MODES
+            else [(image, "none") for image in PRETRAIN["image_encoders"]]
+        )
+    ]
+
+
+def run_path(dataset, task, method, image, text, fraction, seed):
+    return f"results/runs/{dataset}/{task}/{method}/{image}/{text}/{fraction_label(fraction)}/{seed}.parquet"
+
+
+def all_runs(task, datasets):
+    return [
+        run_path(dataset, task, method, image, text, fraction, seed)
+        for dataset in datasets
         for method, image, text in method_encoders()
         for fraction in EVALUATE["fractions"]
         for seed in EVALUATE["seeds"]
+    ]
+
+
+def all_zeroshot_runs():
+    adaptor_methods = [m for m in EVALUATE["methods"] if m in ADAPTOR_MODES]
+    return [
+        f"results/runs/{dataset}/zeroshot/{method}/{image}/{text}.parquet"
+        for dataset in ZEROSHOT_PROMPTS
+        for method, image, text in method_encoders(adaptor_methods)
     ]
 
 

@@ -33,12 +33,84 @@ rule evaluate_classification:
     conda:
         "../../envs/adaptor.yaml"
     params:
-        settings=as_json(EVALUATE["head"]),
-        text_encoder=lambda wildcards: (
-            "" if wildcards.text_encoder == "none" else wildcards.text_encoder
-        ),
+        settings=as_json(CLASSIFICATION["head"]),
+        text_encoder=get_text_encoder_argument,
     shell:
         "python -m adaptor evaluate --manifest {input.manifest} --features {input.features}"
         " --subsets {input.subsets} --exclude {input.exclude} --fraction {wildcards.fraction} --seed {wildcards.seed}"
         " --method {wildcards.method} --image-encoder {wildcards.image_encoder}"
         " --text-encoder '{params.text_encoder}' --settings {params.settings} --out {output} > {log} 2>&1"
+
+
+rule masks:
+    input:
+        manifest="results/manifests/{dataset}.parquet",
+    output:
+        directory("results/masks/{dataset}/{image_encoder}.zarr"),
+    log:
+        "logs/masks/{dataset}/{image_encoder}.log",
+    conda:
+        "../../envs/adaptor.yaml"
+    params:
+        image_spec=lambda wildcards: as_json(IMAGE_ENCODERS[wildcards.image_encoder]),
+    shell:
+        "python -m adaptor masks --manifest {input.manifest} --image-spec {params.image_spec}"
+        " --out {output} > {log} 2>&1"
+
+
+rule evaluate_segmentation:
+    input:
+        unpack(get_features),
+        manifest="results/manifests/{dataset}.parquet",
+        exclude=get_embed_rejects,
+        subsets="results/subsets/{dataset}.parquet",
+        masks=lambda wildcards: masks_path(wildcards.dataset, wildcards.image_encoder),
+    output:
+        "results/runs/{dataset}/segmentation/{method}/{image_encoder}/{text_encoder}/{fraction}/{seed}.parquet",
+    log:
+        "logs/evaluate_segmentation/{dataset}/{method}/{image_encoder}/{text_encoder}/{fraction}/{seed}.log",
+    benchmark:
+        "results/benchmarks/evaluate_segmentation/{dataset}/{method}/{image_encoder}/{text_encoder}/{fraction}/{seed}.tsv"
+    conda:
+        "../../envs/adaptor.yaml"
+    threads: 1
+    params:
+        settings=as_json(SEGMENTATION["decoder"]),
+        text_encoder=get_text_encoder_argument,
+        image_spec=lambda wildcards: as_json(IMAGE_ENCODERS[wildcards.image_encoder]),
+    shell:
+        "python -m adaptor segment --manifest {input.manifest} --features {input.features}"
+        " --masks {input.masks} --image-spec {params.image_spec}"
+        " --subsets {input.subsets} --exclude {input.exclude} --fraction {wildcards.fraction} --seed {wildcards.seed}"
+        " --method {wildcards.method} --image-encoder {wildcards.image_encoder}"
+        " --text-encoder '{params.text_encoder}' --settings {params.settings} --out {output}"
+        " --threads {threads} > {log} 2>&1"
+
+
+rule evaluate_zeroshot:
+    input:
+        unpack(get_features),
+        unpack(get_adaptor),
+        manifest="results/manifests/{dataset}.parquet",
+        exclude=get_embed_rejects,
+    output:
+        "results/runs/{dataset}/zeroshot/{method}/{image_encoder}/{text_encoder}.parquet",
+    log:
+        "logs/evaluate_zeroshot/{dataset}/{method}/{image_encoder}/{text_encoder}.log",
+    benchmark:
+        "results/benchmarks/evaluate_zeroshot/{dataset}/{method}/{image_encoder}/{text_encoder}.tsv"
+    conda:
+        "../../envs/adaptor.yaml"
+    params:
+        prompts=lambda wildcards: as_json(ZEROSHOT_PROMPTS[wildcards.dataset]),
+        text_spec=lambda wildcards: as_json(TEXT_ENCODERS[wildcards.text_encoder]),
+        adaptor_dir=lambda wildcards: adaptor_dir(
+            wildcards.image_encoder,
+            wildcards.text_encoder,
+            ADAPTOR_MODES[wildcards.method],
+        ),
+    shell:
+        "python -m adaptor zeroshot --manifest {input.manifest} --features {input.features}"
+        " --exclude {input.exclude} --method {wildcards.method} --image-encoder {wildcards.image_encoder}"
+        " --text-encoder {wildcards.text_encoder} --text-spec {params.text_spec}"
+        " --adaptor-dir {params.adaptor_dir} --settings {params.prompts} --out {output} > {log} 2>&1"

@@ -45,22 +45,21 @@ rule adaptor_features:
                 wildcards.dataset, "image", wildcards.image_encoder, "image"
             )
         ),
-        weights="results/adaptors/{image_encoder}/{text_encoder}/pooled/weights.safetensors",
-        metrics="results/adaptors/{image_encoder}/{text_encoder}/pooled/metrics.json",
+        unpack(get_adaptor),
     output:
         directory(
-            "results/cache/{dataset}/adaptor/{image_encoder}/{text_encoder}/pooled.zarr"
+            "results/cache/{dataset}/adaptor/{image_encoder}/{text_encoder}/{mode}.zarr"
         ),
     log:
-        "logs/adaptor_features/{dataset}/{image_encoder}/{text_encoder}.log",
+        "logs/adaptor_features/{dataset}/{image_encoder}/{text_encoder}/{mode}.log",
     benchmark:
-        "results/benchmarks/adaptor_features/{dataset}/{image_encoder}/{text_encoder}.tsv"
+        "results/benchmarks/adaptor_features/{dataset}/{image_encoder}/{text_encoder}/{mode}.tsv"
     conda:
         "../../envs/adaptor.yaml"
     threads: 2
     params:
         adaptor_dir=lambda wildcards: adaptor_dir(
-            wildcards.image_encoder, wildcards.text_encoder, "pooled"
+            wildcards.image_encoder, wildcards.text_encoder, wildcards.mode
         ),
         image_spec=lambda wildcards: as_json(IMAGE_ENCODERS[wildcards.image_encoder]),
     shell:

@@ -1,9 +1,13 @@
 rule report:
     input:
-        runs=all_runs(),
+        runs=all_runs("classification", CLASSIFICATION["datasets"]),
+        segmentation=all_runs("segmentation", SEGMENTATION["datasets"]),
+        zeroshot=all_zeroshot_runs(),
         pretrain_metrics=all_pretrain_metrics(),
     output:
         classification="results/tables/classification.parquet",
+        segmentation="results/tables/segmentation.parquet",
+        zeroshot="results/tables/zeroshot.parquet",
         pretraining="results/tables/pretraining.parquet",
         retrieval="results/tables/retrieval.parquet",
         wall_time="results/tables/wall_time.parquet",
@@ -13,6 +17,7 @@ rule report:
     conda:
         "../../envs/adaptor.yaml"
     shell:
-        "python -m adaptor report --runs {input.runs} --pretrain-metrics {input.pretrain_metrics}"
+        "python -m adaptor report --runs {input.runs} --segmentation-runs {input.segmentation}"
+        " --zeroshot-runs {input.zeroshot} --pretrain-metrics {input.pretrain_metrics}"
         " --benchmarks-dir results/benchmarks --out-dir results/tables"
         " --report {output.report} > {log} 2>&1"

@@ -1,0 +1,100 @@
+"""Segmentation targets: SIIM run-length masks and RSNA boxes, in the geometry the encoder saw.
+
+Masks are rasterised at the image's own size, then resized, padded and cropped exactly like the
+image (:meth:`Preprocess.geometry`), so that mask pixel (i, j) lies under image pixel (i, j). They
+are written once per (dataset, image geometry) and read by every segmentation job.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pydicom
+import zarr
+from PIL import Image
+
+from adaptor.data.images import ImageError, Preprocess
+from adaptor.data.siim import rle_decode
+
+log = logging.getLogger(__name__)
+ROWS_PER_CHUNK = 64
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """(height, width) from the file header alone: no pixel decoding."""
+    path = Path(path)
+    try:
+        if path.suffix.lower() == ".dcm":
+            header = pydicom.dcmread(path, stop_before_pixels=True)
+            return int(header.Rows), int(header.Columns)
+        with Image.open(path) as image:
+            return image.height, image.width
+    except FileNotFoundError as error:
+        raise ImageError(f"{path}: image file is missing") from error
+    except Exception as error:
+        raise ImageError(f"{path}: cannot read the image size ({type(error).__name__}: {error})") from error
+
+
+def rasterise(height: int, width: int, rles: list[str] | None, boxes: list[list[float]] | None) -> np.ndarray:
+    """The union of a sample's run-length masks and filled [x, y, w, h] boxes, at image size."""
+    mask = np.zeros((height, width), dtype=bool)
+    for rle in rles or []:
+        mask |= rle_decode(rle, height, width)
+    for x, y, w, h in boxes or []:
+        top, left = max(0, int(np.floor(y))), max(0, int(np.floor(x)))
+        mask[top : int(np.ceil(y + h)), left : int(np.ceil(x + w))] = True
+    return mask
+
+
+def to_input_geometry(mask: np.ndarray, preprocess: Preprocess) -> np.ndarray:
+    """Resize, pad and crop a full-size mask like its image; bilinear, then threshold at one half."""
+    resized = preprocess.geometry(mask.astype(np.float32), Image.Resampling.BILINEAR)
+    return resized >= 0.5
+
+
+def write_masks(manifest: pl.DataFrame, preprocess: Preprocess, path: str | Path) -> int:
+    """Masks [N, crop, crop] for every manifest row whose image can be read; returns how many."""
+    ids, masks = [], []
+    for row in manifest.iter_rows(named=True):
+        try:
+            height, width = image_size(row["path"])
+        except ImageError as error:  # rejected at embedding too, so no method ever sees this id
+            log.warning("no mask for %s: %s", row["id"], error)
+            continue
+        full = rasterise(height, width, row.get("mask"), row.get("boxes"))
+        ids.append(row["id"])
+        masks.append(to_input_geometry(full, preprocess))
+    stacked = np.stack(masks) if masks else np.zeros((0, preprocess.crop, preprocess.crop), dtype=bool)
+    group = zarr.open_group(path, mode="w")
+    group.create_array("ids", shape=(len(ids),), dtype=str, chunks=(max(len(ids), 1),))[:] = np.asarray(
+        ids, dtype=str
+    )
+    group.create_array(
+        "masks",
+        shape=stacked.shape,
+        dtype="bool",
+        chunks=(ROWS_PER_CHUNK, *stacked.shape[1:]),
+        compressors=zarr.codecs.ZstdCodec(level=3),
+    )[:] = stacked
+    group.attrs["preprocess"] = preprocess.identity()
+    return len(ids)
+
+
+def read_masks(path: str | Path, wanted: list[str], preprocess: Preprocess) -> np.ndarray:
+    """Masks of ``wanted`` ids in that order; refuses masks made for another image geometry."""
+    group = zarr.open_group(path, mode="r")
+    made_for = dict(group.attrs["preprocess"])
+    if made_for != preprocess.identity():
+        raise ValueError(f"{path}: masks made for preprocessing {made_for}, expected {preprocess.identity()}")
+    position = {sample: row for row, sample in enumerate(group["ids"][:].tolist())}
+    missing = [sample for sample in wanted if sample not in position]
+    if missing:
+        raise ValueError(f"{path}: no mask for {len(missing)} ids, e.g. {missing[:3]}")
+    rows = np.asarray([position[sample] for sample in wanted], dtype=np.int64)
+    order = np.argsort(rows)
+    masks = np.empty((len(rows), *group["masks"].shape[1:]), dtype=bool)
+    masks[order] = group["masks"].oindex[rows[order]]
+    return masks
