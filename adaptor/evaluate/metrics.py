@@ -8,7 +8,6 @@ from collections.abc import Callable
 
 import numpy as np
 from scipy.stats import rankdata
-from sklearn.metrics import f1_score
 
 
 def auroc(targets: np.ndarray, scores: np.ndarray) -> float:
@@ -38,6 +37,8 @@ def classification_metrics(
         per_class = {f"auroc/{name}": auroc(targets[:, i], scores[:, i]) for i, name in enumerate(classes)}
         return {"auroc": mean_defined(list(per_class.values())), **per_class}
     if task == "multiclass":
+        from sklearn.metrics import f1_score  # imported here: it costs every other job half a second
+
         truth, predicted = targets[:, 0].astype(int), scores.argmax(axis=1)
         return {
             "accuracy": float((truth == predicted).mean()),

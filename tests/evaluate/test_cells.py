@@ -70,22 +70,41 @@ def _subsets(tmp_path: Path) -> list[str]:
     return ["--subsets", str(tmp_path / "subsets.parquet"), "--fraction", "1.0", "--seed", "0"]
 
 
+def _features(tmp_path: Path, values: np.ndarray, identity: dict, tokens: np.ndarray | None = None) -> Path:
+    """A finished cache over the manifest's ids (s00, s01, ...)."""
+    ids = [f"s{i:02d}" for i in range(len(values))]
+    token_shape = tokens.shape[1:] if tokens is not None else None
+    layout = Layout(dim=values.shape[1], dtype="float32", token_shape=token_shape)
+    write_all(tmp_path / "features.zarr", ids, values.astype(np.float32), identity, layout, tokens)
+    return tmp_path / "features.zarr"
+
+
+def _text_spec(model_directory: Path) -> dict[str, object]:
+    return {
+        "kind": "transformers",
+        "model": "tiny",
+        "weights": str(model_directory),
+        "pooling": "cls",
+        "max_length": 16,
+    }
+
+
 def test_a_classification_cell_end_to_end(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     labels = [[float(i % 2)] for i in range(len(SPLITS))]
     _manifest(tmp_path, "binary", ("Finding",), labels)
     signal = np.asarray(labels, dtype=np.float32) * 2 - 1
-    features = np.concatenate([signal, rng.normal(size=(len(labels), 7))], axis=1).astype(np.float32)
-    ids = [f"s{i:02d}" for i in range(len(labels))]
-    write_all(
-        tmp_path / "features.zarr", ids, features, {"weights_sha256": "toy"}, Layout(dim=8, dtype="float32")
+    features = _features(
+        tmp_path,
+        np.concatenate([signal, rng.normal(size=(len(labels), 7))], axis=1),
+        {"weights_sha256": "toy"},
     )
     settings = {"head": "linear", "lr": 0.05, "max_epochs": 30, "patience": 30, "batch_size": 8}
     out = tmp_path / "cell.parquet"
     cli.main(
         [
             "evaluate",
-            *_cell_arguments(tmp_path, tmp_path / "features.zarr"),
+            *_cell_arguments(tmp_path, features),
             *_subsets(tmp_path),
             *("--settings", json.dumps(settings), "--out", str(out)),
         ]
@@ -113,9 +132,7 @@ def test_a_segmentation_cell_end_to_end(tmp_path: Path) -> None:
     for i, c in enumerate(cells):
         if c is not None:
             tokens[i, c, 0] += 3.0
-    ids = [f"s{i:02d}" for i in range(len(cells))]
-    layout = Layout(dim=8, dtype="float32", token_shape=(GRID * GRID, 8))
-    write_all(tmp_path / "tokens.zarr", ids, tokens.mean(1), {"weights_sha256": "toy"}, layout, tokens)
+    features = _features(tmp_path, tokens.mean(1), {"weights_sha256": "toy"}, tokens)
     cli.main(
         [
             *("masks", "--manifest", str(tmp_path / "manifest.parquet")),
@@ -127,7 +144,7 @@ def test_a_segmentation_cell_end_to_end(tmp_path: Path) -> None:
     cli.main(
         [
             "segment",
-            *_cell_arguments(tmp_path, tmp_path / "tokens.zarr"),
+            *_cell_arguments(tmp_path, features),
             *_subsets(tmp_path),
             *("--masks", str(tmp_path / "masks.zarr"), "--image-spec", json.dumps(IMAGE_SPEC)),
             *("--settings", json.dumps(settings), "--out", str(out)),
@@ -164,13 +181,7 @@ def test_zeroshot_scores_prefer_the_closer_prompt() -> None:
 @pytest.mark.parametrize("mode", ["pooled", "tokens"])
 def test_a_zeroshot_cell_end_to_end(tmp_path: Path, tiny_bert: Path, mode: str) -> None:
     """Images embedded exactly where a class's prompts land must score AUROC 1."""
-    spec = {
-        "kind": "transformers",
-        "model": "tiny",
-        "weights": str(tiny_bert),
-        "pooling": "cls",
-        "max_length": 16,
-    }
+    spec = _text_spec(tiny_bert)
     encoder = load_encoder(EncoderSpec.from_config("tiny", "text", spec))
     torch.manual_seed(0)
     model = Adaptor(AdaptorConfig(image_dim=8, text_dim=32, mode=mode)).eval()
@@ -182,19 +193,12 @@ def test_a_zeroshot_cell_end_to_end(tmp_path: Path, tiny_bert: Path, mode: str) 
     labels = [[float(i % 2), 0.0] for i in range(len(SPLITS))]
     labels[-1][1] = 1.0  # one Cardiomegaly positive, so its AUROC is defined
     _manifest(tmp_path, "multilabel", ("Effusion", "Cardiomegaly"), labels)
-    images = np.stack([embedded[0] if label[0] else embedded[1] for label in labels]).astype(np.float32)
-    ids = [f"s{i:02d}" for i in range(len(labels))]
-    write_all(
-        tmp_path / "features.zarr",
-        ids,
-        images,
-        {"adaptor_weights_sha256": "x"},
-        Layout(dim=768, dtype="float32"),
-    )
+    images = np.stack([embedded[0] if label[0] else embedded[1] for label in labels])
+    features = open_cache(_features(tmp_path, images, {"adaptor_weights_sha256": "x"}))
     rows = zeroshot_cell(
         manifest.read(tmp_path / "manifest.parquet")[0],
         ManifestInfo("toy", "multilabel", ("Effusion", "Cardiomegaly")),
-        open_cache(tmp_path / "features.zarr"),
+        features,
         model,
         encoder,
         prompts,
@@ -208,7 +212,7 @@ def test_a_zeroshot_cell_end_to_end(tmp_path: Path, tiny_bert: Path, mode: str) 
         zeroshot_cell(
             manifest.read(tmp_path / "manifest.parquet")[0],
             ManifestInfo("toy", "multilabel", ("Effusion", "Cardiomegaly")),
-            open_cache(tmp_path / "features.zarr"),
+            features,
             model,
             encoder,
             {"Pneumonia": ["a", "b"]},
@@ -225,27 +229,14 @@ def test_the_zeroshot_command_reads_a_trained_adaptor(tmp_path: Path, tiny_bert:
     (tmp_path / "adaptor" / "config.json").write_text(json.dumps(config.to_dict()))
     labels = [[float(i % 3)] for i in range(len(SPLITS))]
     _manifest(tmp_path, "multiclass", ("normal", "pneumonia", "COVID-19"), labels)
-    ids = [f"s{i:02d}" for i in range(len(labels))]
-    images = np.random.default_rng(0).normal(size=(len(ids), 768)).astype(np.float32)
-    write_all(
-        tmp_path / "features.zarr",
-        ids,
-        images,
-        {"adaptor_weights_sha256": "x"},
-        Layout(dim=768, dtype="float32"),
-    )
-    spec = {
-        "kind": "transformers",
-        "model": "tiny",
-        "weights": str(tiny_bert),
-        "pooling": "cls",
-        "max_length": 16,
-    }
+    images = np.random.default_rng(0).normal(size=(len(labels), 768))
+    features = _features(tmp_path, images, {"adaptor_weights_sha256": "x"})
+    spec = _text_spec(tiny_bert)
     out = tmp_path / "zeroshot.parquet"
     cli.main(
         [
             "zeroshot",
-            *_cell_arguments(tmp_path, tmp_path / "features.zarr", "adaptor"),
+            *_cell_arguments(tmp_path, features, "adaptor"),
             *(
                 "--text-encoder",
                 "tiny",
