@@ -46,6 +46,7 @@ def ids_sha256(ids: list[str] | np.ndarray) -> str:
 
 
 def identity_key(identity: dict[str, Any]) -> str:
+    """A short, order-independent fingerprint of JSON-able settings (cache keys, run keys, config hashes)."""
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -274,6 +275,14 @@ def write_all(
     write_computed(path, ids, identity, layout, rows)
 
 
+def read_rows(array: zarr.Array, rows: np.ndarray) -> np.ndarray:
+    """``array[rows]`` in the order asked, read in ascending row order (one pass over the chunks)."""
+    order = np.argsort(rows)
+    values = np.empty((len(rows), *array.shape[1:]), dtype=array.dtype)
+    values[order] = array.oindex[rows[order]]
+    return values
+
+
 @dataclass
 class Cache:
     """An opened, complete cache: the embedded samples' ids and pooled vectors (float32, in memory).
@@ -314,15 +323,10 @@ class Cache:
         if "tokens" not in group:
             raise CacheMismatch(f"{self.path}: no token arrays; set embed.tokens for this dataset")
         stored = self.stored_rows[self.rows(wanted)]
-        order = np.argsort(stored)
-        tokens = np.empty((len(stored), *group["tokens"].shape[1:]), dtype=np.float32)
-        tokens[order] = group["tokens"].oindex[stored[order]]
+        tokens = read_rows(group["tokens"], stored).astype(np.float32, copy=False)
         if "token_mask" in group:
-            mask = np.empty(tokens.shape[:2], dtype=bool)
-            mask[order] = group["token_mask"].oindex[stored[order]]
-        else:
-            mask = np.ones(tokens.shape[:2], dtype=bool)
-        return tokens, mask
+            return tokens, read_rows(group["token_mask"], stored)
+        return tokens, np.ones(tokens.shape[:2], dtype=bool)
 
 
 def _differences(expected: dict[str, Any], found: dict[str, Any], prefix: str = "") -> list[str]:

@@ -16,6 +16,7 @@ import pydicom
 import zarr
 from PIL import Image
 
+from adaptor.cache.store import read_rows
 from adaptor.data.images import ImageError, Preprocess
 from adaptor.data.siim import rle_decode
 
@@ -93,8 +94,4 @@ def read_masks(path: str | Path, wanted: list[str], preprocess: Preprocess) -> n
     missing = [sample for sample in wanted if sample not in position]
     if missing:
         raise ValueError(f"{path}: no mask for {len(missing)} ids, e.g. {missing[:3]}")
-    rows = np.asarray([position[sample] for sample in wanted], dtype=np.int64)
-    order = np.argsort(rows)
-    masks = np.empty((len(rows), *group["masks"].shape[1:]), dtype=bool)
-    masks[order] = group["masks"].oindex[rows[order]]
-    return masks
+    return read_rows(group["masks"], np.asarray([position[sample] for sample in wanted], dtype=np.int64))

@@ -10,7 +10,6 @@ last feature map as a grid of tokens, or a text model's token states.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from adaptor.cache.store import identity_key
 from adaptor.data.images import Preprocess
 from adaptor.encoders import weights as weight_sources
 
@@ -78,7 +78,7 @@ class LoadedEncoder:
         return self.spec.identity() | {"weights_sha256": self.weights_sha256}
 
     def key(self) -> str:
-        return hashlib.sha256(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()[:16]
+        return identity_key(self.identity())
 
     def parameter_count(self) -> int:
         return sum(p.numel() for p in self.module.parameters())

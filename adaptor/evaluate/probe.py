@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,6 +9,7 @@ import torch
 from torch import nn
 
 from adaptor.evaluate.metrics import classification_metrics, primary_metric
+from adaptor.evaluate.selection import fit_selecting_on_validation
 from adaptor.model.heads import make_head
 
 
@@ -60,31 +60,34 @@ def train_and_test(
     optimiser = torch.optim.AdamW(head.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     criterion = _loss(task)
     metric = primary_metric(task)
-    best_value, best_epoch, best_state = -np.inf, -1, copy.deepcopy(head.state_dict())
-    for epoch in range(settings.max_epochs):
-        head.train()
-        order = torch.randperm(len(train_x), generator=generator)
-        for start in range(0, len(order), settings.batch_size):
-            index = order[start : start + settings.batch_size]
-            if len(index) < 2 and settings.head == "mlp":
-                continue  # BatchNorm needs two samples
-            loss = criterion(head(train_x[index]), _targets(task, train_y[index]))
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
+
+    def batch_loss(index: torch.Tensor) -> torch.Tensor | None:
+        if len(index) < 2 and settings.head == "mlp":
+            return None  # BatchNorm needs two samples
+        return criterion(head(train_x[index]), _targets(task, train_y[index]))
+
+    def validate() -> float:
         value = classification_metrics(task, val[1], _scores(task, head, val_x), classes)[metric]
         if np.isnan(value):  # a validation set with one class: select on its loss instead
             with torch.no_grad():
                 value = -float(criterion(head(val_x), _targets(task, val_y)))
-        if value > best_value:
-            best_value, best_epoch, best_state = value, epoch, copy.deepcopy(head.state_dict())
-        elif epoch - best_epoch >= settings.patience:
-            break
-    head.load_state_dict(best_state)
+        return value
+
+    fit = fit_selecting_on_validation(
+        head,
+        optimiser,
+        batch_loss,
+        validate,
+        len(train_x),
+        settings.batch_size,
+        settings.max_epochs,
+        settings.patience,
+        generator,
+    )
     test_scores = _scores(task, head, torch.from_numpy(test[0]).float())
     return {
         "test_scores": test_scores,
-        "val_metric": float(best_value),
-        "best_epoch": best_epoch,
-        "epochs_run": epoch + 1,
+        "val_metric": fit["best_value"],
+        "best_epoch": fit["best_epoch"],
+        "epochs_run": fit["epochs_run"],
     }

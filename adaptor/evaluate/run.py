@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import polars as pl
 
-from adaptor.cache.store import Cache
+from adaptor.cache.store import Cache, identity_key
 from adaptor.data.manifest import ManifestInfo
 from adaptor.evaluate.fractions import PROTOCOLS, draw, draw_mgca, subset_hash
 from adaptor.evaluate.metrics import with_intervals
@@ -131,5 +129,5 @@ def identity_columns(features: Cache, settings: dict[str, object]) -> dict[str, 
         "image_weights_sha256": identity.get("image_weights_sha256", identity.get("weights_sha256")),
         "adaptor_weights_sha256": identity.get("adaptor_weights_sha256"),
         "text_cache_key": identity.get("text_cache_key"),
-        "config_sha256": hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16],
+        "config_sha256": identity_key(settings),
     }

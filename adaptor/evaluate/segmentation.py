@@ -8,7 +8,6 @@ predicting everywhere. The test set is scored once, with all three Dice figures 
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -22,6 +21,7 @@ from adaptor.data.manifest import ManifestInfo
 from adaptor.evaluate.fractions import subset_hash
 from adaptor.evaluate.metrics import dice_with_intervals
 from adaptor.evaluate.run import CellData, result_rows
+from adaptor.evaluate.selection import fit_selecting_on_validation
 from adaptor.model.decoders import PAPER_CHANNELS, TokenGridDecoder
 from adaptor.model.loss import segmentation_loss
 
@@ -74,28 +74,30 @@ def train_and_test(train: Arrays, val: Arrays, test: Arrays, settings: DecoderSe
         return segmentation_loss(logits, target, settings.focal_weight, settings.focal_gamma)
 
     val_masks = torch.from_numpy(val[1]).float()
-    best_loss, best_epoch, best_state = np.inf, -1, copy.deepcopy(decoder.state_dict())
-    for epoch in range(settings.max_epochs):
-        decoder.train()
-        order = torch.randperm(len(tokens), generator=generator)
-        for start in range(0, len(order), settings.batch_size):
-            index = order[start : start + settings.batch_size]
-            batch_loss = loss(decoder(tokens[index], size), masks[index])
-            optimiser.zero_grad(set_to_none=True)
-            batch_loss.backward()
-            optimiser.step()
+
+    def batch_loss(index: torch.Tensor) -> torch.Tensor:
+        return loss(decoder(tokens[index], size), masks[index])
+
+    def validate() -> float:  # the validation loss, negated: higher is better
         with torch.no_grad():
-            val_loss = float(loss(_logits(decoder, val[0], size), val_masks))
-        if val_loss < best_loss:
-            best_loss, best_epoch, best_state = val_loss, epoch, copy.deepcopy(decoder.state_dict())
-        elif epoch - best_epoch >= settings.patience:
-            break
-    decoder.load_state_dict(best_state)
+            return -float(loss(_logits(decoder, val[0], size), val_masks))
+
+    fit = fit_selecting_on_validation(
+        decoder,
+        optimiser,
+        batch_loss,
+        validate,
+        len(tokens),
+        settings.batch_size,
+        settings.max_epochs,
+        settings.patience,
+        generator,
+    )
     return {
         "test_probabilities": _logits(decoder, test[0], size).sigmoid().numpy(),
-        "val_loss": best_loss,
-        "best_epoch": best_epoch,
-        "epochs_run": epoch + 1,
+        "val_loss": -fit["best_value"],
+        "best_epoch": fit["best_epoch"],
+        "epochs_run": fit["epochs_run"],
     }
 
 

@@ -9,7 +9,6 @@ uninterrupted run ends (on CPU).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -22,7 +21,7 @@ import polars as pl
 import torch
 from safetensors.torch import save_file
 
-from adaptor.cache.store import Cache, usable
+from adaptor.cache.store import Cache, identity_key, usable
 from adaptor.model.adaptor import Adaptor, AdaptorConfig, count_parameters
 from adaptor.model.loss import contrastive_loss
 from adaptor.train import checkpoint
@@ -110,7 +109,7 @@ def run_key(settings: PretrainSettings, image: Cache, text: Cache, ids: list[str
         "text": text.attrs["key"],
         "ids": ids,
     }
-    return hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()[:16]
+    return identity_key(fingerprint)
 
 
 def pretrain(
