@@ -190,9 +190,10 @@ def cmd_subsets(args: argparse.Namespace) -> None:
     from adaptor.evaluate.run import draw_subsets
 
     frame, _ = manifest.read(args.manifest)
-    kept = _without_rejects(frame, args.exclude)
+    excluded = frozenset(set(frame["id"]) - set(_without_rejects(frame, args.exclude)["id"]))
     fractions, seeds = [float(f) for f in args.fractions], [int(s) for s in args.seeds]
-    draw_subsets(kept, fractions, seeds, args.protocol).write_parquet(args.out)
+    subsets = draw_subsets(frame, fractions, seeds, args.protocol, args.task, args.reader, excluded)
+    subsets.write_parquet(args.out)
 
 
 def _cell_inputs(args: argparse.Namespace):
@@ -255,14 +256,18 @@ def cmd_segment(args: argparse.Namespace) -> None:
 
 
 def cmd_zeroshot(args: argparse.Namespace) -> None:
+    import polars as pl
+
     from adaptor.encoders.registry import EncoderSpec, load_encoder
+    from adaptor.evaluate.run import split_ids
     from adaptor.evaluate.zeroshot import zeroshot_cell
     from adaptor.train.pretrain import load_adaptor
 
     frame, info, features, prompts, columns = _cell_inputs(args)
     encoder = load_encoder(EncoderSpec.from_config(args.text_encoder, "text", json.loads(args.text_spec)))
     model = load_adaptor(args.adaptor_dir)
-    _write_rows(zeroshot_cell(frame, info, features, model, encoder, prompts, columns), args.out)
+    test = frame.filter(pl.col("id").is_in(split_ids(pl.read_parquet(args.subsets), "test")))
+    _write_rows(zeroshot_cell(test, info, features, model, encoder, prompts, columns), args.out)
 
 
 def cmd_report(args: argparse.Namespace) -> None:
@@ -370,8 +375,12 @@ def parser() -> argparse.ArgumentParser:
     features.add_argument("--threads", type=int, default=1)
     features.set_defaults(run=cmd_features)
 
-    subsets = sub.add_parser("subsets", help="draw the label-fraction subsets of the train split")
+    subsets = sub.add_parser(
+        "subsets", help="one task's split under the protocol: label-fraction subsets of train, val, test"
+    )
     subsets.add_argument("--manifest", required=True)
+    subsets.add_argument("--task", choices=["classification", "segmentation"], default="classification")
+    subsets.add_argument("--reader", default="", help="the dataset's reader: which of MGCA's splits (mgca)")
     subsets.add_argument("--fractions", nargs="+", required=True)
     subsets.add_argument("--seeds", nargs="+", required=True)
     subsets.add_argument("--protocol", choices=["strict", "mgca"], default="strict")
@@ -422,6 +431,7 @@ def parser() -> argparse.ArgumentParser:
     zeroshot = sub.add_parser("zeroshot", help="zero-shot AUROC from class prompts: one (dataset, Adaptor)")
     cell_arguments(zeroshot, "JSON: {class: [positive prompt, negative prompt]}")
     zeroshot.add_argument("--adaptor-dir", required=True)
+    zeroshot.add_argument("--subsets", required=True, help="the classification subsets: whose test split")
     zeroshot.add_argument("--text-spec", required=True, help="JSON: the text encoder's config entry")
     zeroshot.set_defaults(run=cmd_zeroshot)
 

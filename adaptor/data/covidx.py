@@ -35,6 +35,7 @@ def read(root: Path, settings: dict, rejects: Rejects) -> tuple[list[dict[str, o
                     "path": str(root / split / filename),
                     "labels": [float(CLASSES.index(label))],
                     "split": split,
+                    "rows": [row_number],
                 }
             )
     # The official train list is split 80 / 20 into train / validation with seed 0 (the common convention).

@@ -2,8 +2,9 @@
 
 Columns: ``id`` (unique), ``patient``, ``path`` (image), ``text`` (report or null), ``labels``
 (list of floats, null for unlabelled pre-training pairs), ``split`` (train / val / test),
-``boxes`` (list of [x, y, w, h]) and ``mask`` (SIIM run-length strings). The dataset's task and
-class names travel in the Parquet schema metadata, so a manifest describes itself.
+``boxes`` (list of [x, y, w, h]), ``mask`` (SIIM run-length strings) and ``rows`` (the label-file
+lines the sample was read from: provenance, and the order MGCA's splits are drawn in). The
+dataset's task and class names travel in the Parquet schema metadata, so a manifest describes itself.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ SCHEMA = {
     "split": pl.String,
     "boxes": pl.List(pl.List(pl.Float32)),
     "mask": pl.List(pl.String),
+    "rows": pl.List(pl.Int64),
 }
 REJECT_SCHEMA = {
     "dataset": pl.String,

@@ -13,6 +13,7 @@ LABELS = "stage_2_train_labels.csv"
 def read(root: Path, settings: dict, rejects: Rejects) -> tuple[list[dict[str, object]], ManifestInfo]:
     targets: dict[str, int] = {}
     boxes: dict[str, list[list[float]]] = {}
+    rows: dict[str, list[int]] = {}
     with open(root / LABELS, newline="") as handle:
         for row_number, row in enumerate(csv.DictReader(handle), start=2):
             patient = (row.get("patientId") or "").strip()
@@ -27,6 +28,7 @@ def read(root: Path, settings: dict, rejects: Rejects) -> tuple[list[dict[str, o
                 continue
             targets[patient] = max(targets.get(patient, 0), int(target))
             boxes.setdefault(patient, [])
+            rows.setdefault(patient, []).append(row_number)
             if box:
                 boxes[patient].append(box)
     split = split_by_group(list(targets), tuple(settings.get("split", (0.7, 0.15, 0.15))), seed=0)
@@ -38,6 +40,7 @@ def read(root: Path, settings: dict, rejects: Rejects) -> tuple[list[dict[str, o
             "labels": [float(target)],
             "split": split[patient],
             "boxes": boxes[patient],
+            "rows": rows[patient],
         }
         for patient, target in targets.items()
     ]

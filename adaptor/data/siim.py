@@ -25,6 +25,7 @@ def rle_decode(rle: str, height: int, width: int) -> np.ndarray:
 def read(root: Path, settings: dict, rejects: Rejects) -> tuple[list[dict[str, object]], ManifestInfo]:
     images = {path.stem: path for path in (root / "dicom-images-train").rglob("*.dcm")}
     masks: dict[str, list[str]] = {}
+    rows: dict[str, list[int]] = {}
     source = root / "train-rle.csv"
     with open(source, newline="") as handle:
         reader = csv.reader(handle)
@@ -37,6 +38,7 @@ def read(root: Path, settings: dict, rejects: Rejects) -> tuple[list[dict[str, o
                 rejects.add(source, row_number, image_id or None, "malformed row")
                 continue
             masks.setdefault(image_id, [])
+            rows.setdefault(image_id, []).append(row_number)
             if rle != "-1":
                 masks[image_id].append(rle)
     records: list[dict[str, object]] = []
@@ -53,6 +55,7 @@ def read(root: Path, settings: dict, rejects: Rejects) -> tuple[list[dict[str, o
                 "labels": [float(bool(rles))],
                 "split": split[image_id],
                 "mask": rles,
+                "rows": rows[image_id],
             }
         )
     return records, ManifestInfo("siim", "segmentation", ("Pneumothorax",))

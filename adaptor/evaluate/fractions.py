@@ -1,9 +1,11 @@
 """Label-fraction subsets of the train split, under two protocols.
 
 ``strict``: nested (1 % within 10 % within 100 %), stratified by label, whole patients only, one
-draw per seed. ``mgca``: the common convention, ``train.sample(frac=f, random_state=42)`` for each
-fraction, so numbers compare with the literature: neither nested nor stratified nor grouped, and
-the same subset for every seed (seeds then vary only the head's initialisation).
+draw per seed. ``mgca``: the common convention, on MGCA's splits in MGCA's row order
+(``evaluate.splits``): ``train.sample(frac=f, random_state=42)`` for classification, and for
+segmentation MGCA's loaders' draws (SIIM negatives balanced to positives), so numbers compare with
+the literature: neither nested nor stratified nor grouped, and the same subset for every seed
+(seeds then vary only the head's initialisation).
 """
 
 from __future__ import annotations
@@ -69,6 +71,31 @@ def draw_mgca(n: int, fractions: list[float]) -> dict[float, np.ndarray]:
         f: np.sort(np.random.RandomState(MGCA_RANDOM_STATE).choice(n, size=round(f * n), replace=False))
         for f in fractions
     }
+
+
+def draw_mgca_segmentation(
+    positive: np.ndarray, fractions: list[float], balance: bool
+) -> dict[float, np.ndarray]:
+    """Row indices MGCA's segmentation loaders train on, from the train rows in MGCA's order.
+
+    Each of MGCA's runs seeds numpy's global generator with 42; its SIIM loader (``balance``) then
+    keeps every positive and draws as many negatives without replacement; below 100 % (RSNA: always)
+    it draws ``int(f * n)`` of those without replacement.
+    """
+    subsets = {}
+    for fraction in fractions:
+        rng = np.random.RandomState(MGCA_RANDOM_STATE)
+        pool = np.arange(len(positive))
+        if balance:
+            positives, negatives = np.flatnonzero(positive), np.flatnonzero(~positive)
+            if len(negatives) < len(positives):
+                raise ValueError(f"cannot balance {len(positives)} positives with {len(negatives)} negatives")
+            chosen = rng.choice(negatives, size=len(positives), replace=False)
+            pool = np.concatenate([positives, negatives[np.isin(negatives, chosen)]])
+        if fraction != 1:
+            pool = pool[rng.choice(len(pool), size=int(fraction * len(pool)), replace=False)]
+        subsets[fraction] = np.sort(pool)
+    return subsets
 
 
 def subset_hash(ids: list[str]) -> str:

@@ -10,36 +10,69 @@ import polars as pl
 
 from adaptor.cache.store import Cache, identity_key
 from adaptor.data.manifest import ManifestInfo
-from adaptor.evaluate.fractions import PROTOCOLS, draw, draw_mgca, subset_hash
+from adaptor.evaluate.fractions import PROTOCOLS, draw, draw_mgca, draw_mgca_segmentation, subset_hash
 from adaptor.evaluate.metrics import with_intervals
 from adaptor.evaluate.probe import HeadSettings, train_and_test
+from adaptor.evaluate.splits import BALANCED, mgca_splits, own_splits
 
-SUBSET_SCHEMA = {"fraction": pl.Float64, "seed": pl.Int64, "id": pl.String}
+SUBSET_SCHEMA = {"id": pl.String, "split": pl.String, "fraction": pl.Float64, "seed": pl.Int64}
 
 
 def _labels(frame: pl.DataFrame) -> np.ndarray:
     return np.asarray(frame["labels"].to_list(), dtype=np.float32)
 
 
+def _rows(ids: list[str], split: str, fraction: float | None = None, seed: int | None = None) -> pl.DataFrame:
+    return pl.DataFrame({"id": ids, "split": split, "fraction": fraction, "seed": seed}, schema=SUBSET_SCHEMA)
+
+
 def draw_subsets(
-    manifest: pl.DataFrame, fractions: list[float], seeds: list[int], protocol: str = "strict"
+    manifest: pl.DataFrame,
+    fractions: list[float],
+    seeds: list[int],
+    protocol: str = "strict",
+    task: str = "classification",
+    reader: str = "",
+    excluded: frozenset[str] = frozenset(),
 ) -> pl.DataFrame:
-    """Training subsets of the train split for every fraction and seed, as (fraction, seed, id) rows."""
+    """The protocol's view of a dataset for one task, as (id, split, fraction, seed) rows: each
+    training subset (split ``train``), then the whole val and test splits (no fraction or seed).
+
+    ``strict`` draws from the manifest's own split after leaving out ``excluded`` samples (rejected
+    at embedding). ``mgca`` draws on MGCA's split by position, so the excluded leave afterwards.
+    """
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown label-fraction protocol {protocol!r}; one of {PROTOCOLS}")
-    train = manifest.filter(pl.col("split") == "train")
-    labels, ids = _labels(train), train["id"].to_numpy()
-    groups = train.select(pl.col("patient").fill_null(pl.col("id")))["patient"].to_numpy()
-    rows = [
-        pl.DataFrame({"fraction": fraction, "seed": seed, "id": ids[index]}, schema=SUBSET_SCHEMA)
-        for seed in seeds
-        for fraction, index in (
-            draw(labels, fractions, seed, groups)
-            if protocol == "strict"
-            else draw_mgca(len(train), fractions)
-        ).items()
-    ]
-    return pl.concat(rows)
+    if protocol == "strict":
+        kept = manifest.filter(~pl.col("id").is_in(list(excluded)))
+        splits = own_splits(kept)
+    else:
+        splits = mgca_splits(manifest, reader, task)
+    by_id = {value: index for index, value in enumerate(manifest["id"].to_list())}
+    train = manifest[[by_id[i] for i in splits["train"]]]
+    ids = train["id"].to_numpy()
+    if protocol == "strict":
+        groups = train.select(pl.col("patient").fill_null(pl.col("id")))["patient"].to_numpy()
+        draws = {seed: draw(_labels(train), fractions, seed, groups) for seed in seeds}
+    elif task == "classification":
+        draws = dict.fromkeys(seeds, draw_mgca(len(train), fractions))
+    else:
+        positive = _labels(train)[:, 0] > 0
+        draws = dict.fromkeys(seeds, draw_mgca_segmentation(positive, fractions, reader in BALANCED))
+    rows = []
+    for seed, subsets in draws.items():
+        for fraction, index in subsets.items():
+            chosen = [i for i in ids[index] if i not in excluded]
+            if not chosen:
+                raise ValueError(f"{protocol}: fraction {fraction} of {len(ids)} training samples is empty")
+            rows.append(_rows(chosen, "train", fraction, seed))
+    held_out = [_rows([i for i in splits[name] if i not in excluded], name) for name in ("val", "test")]
+    return pl.concat([*rows, *held_out])
+
+
+def split_ids(subsets: pl.DataFrame, split: str) -> list[str]:
+    """The whole val or test split of a subsets table."""
+    return subsets.filter((pl.col("split") == split) & pl.col("fraction").is_null())["id"].to_list()
 
 
 @dataclass(frozen=True)
@@ -59,8 +92,8 @@ class CellData:
         return cls(
             chosen,
             manifest.filter(pl.col("id").is_in(chosen)),
-            manifest.filter(pl.col("split") == "val"),
-            manifest.filter(pl.col("split") == "test"),
+            manifest.filter(pl.col("id").is_in(split_ids(subsets, "val"))),
+            manifest.filter(pl.col("id").is_in(split_ids(subsets, "test"))),
         )
 
 

@@ -60,7 +60,7 @@ def _targets(info: ManifestInfo, frame: pl.DataFrame, classes: list[str]) -> np.
 
 
 def zeroshot_cell(
-    manifest: pl.DataFrame,
+    test: pl.DataFrame,
     info: ManifestInfo,
     features: Cache,
     model: Adaptor,
@@ -68,7 +68,7 @@ def zeroshot_cell(
     prompts: dict[str, list[str]],
     labels: dict[str, object],
 ) -> pl.DataFrame:
-    """AUROC per prompted class (and their mean, ``auroc``) on the test split, with intervals."""
+    """AUROC per prompted class (and their mean, ``auroc``) on the ``test`` manifest rows, with intervals."""
     started = time.perf_counter()
     unknown = sorted(set(prompts) - set(info.classes))
     if unknown:
@@ -78,7 +78,6 @@ def zeroshot_cell(
     if any(len(pair) != 2 for pair in prompts.values()):
         raise ValueError(f"{info.dataset}: each class needs [positive prompt, negative prompt]: {prompts}")
     classes = list(prompts)
-    test = manifest.filter(pl.col("split") == "test")
     embedded = prompt_embeddings(model, encoder, [text for name in classes for text in prompts[name]])
     probability = scores(
         features.embeddings[features.rows(test["id"].to_list())],

@@ -196,7 +196,7 @@ def test_a_zeroshot_cell_end_to_end(tmp_path: Path, tiny_bert: Path, mode: str) 
     images = np.stack([embedded[0] if label[0] else embedded[1] for label in labels])
     features = open_cache(_features(tmp_path, images, {"adaptor_weights_sha256": "x"}))
     rows = zeroshot_cell(
-        manifest.read(tmp_path / "manifest.parquet")[0],
+        manifest.read(tmp_path / "manifest.parquet")[0].filter(pl.col("split") == "test"),
         ManifestInfo("toy", "multilabel", ("Effusion", "Cardiomegaly")),
         features,
         model,
@@ -210,7 +210,7 @@ def test_a_zeroshot_cell_end_to_end(tmp_path: Path, tiny_bert: Path, mode: str) 
     assert rows["n_test"][0] == 12 and json.loads(rows["prompts"][0]) == prompts
     with pytest.raises(ValueError, match="unknown classes"):
         zeroshot_cell(
-            manifest.read(tmp_path / "manifest.parquet")[0],
+            manifest.read(tmp_path / "manifest.parquet")[0].filter(pl.col("split") == "test"),
             ManifestInfo("toy", "multilabel", ("Effusion", "Cardiomegaly")),
             features,
             model,
@@ -245,6 +245,7 @@ def test_the_zeroshot_command_reads_a_trained_adaptor(tmp_path: Path, tiny_bert:
                 "--adaptor-dir",
                 str(tmp_path / "adaptor"),
             ),
+            *_subsets(tmp_path)[:2],
             *("--settings", json.dumps({"normal": ["normal", "effusion"], "COVID-19": ["lung", "no lung"]})),
             *("--out", str(out)),
         ]
@@ -252,3 +253,4 @@ def test_the_zeroshot_command_reads_a_trained_adaptor(tmp_path: Path, tiny_bert:
     rows = pl.read_parquet(out)
     assert set(rows["metric"]) == {"auroc", "auroc/normal", "auroc/COVID-19"}
     assert rows["value"].is_between(0, 1).all() and rows["adaptor_weights_sha256"][0] == "x"
+    assert rows["n_test"][0] == SPLITS.count("test")

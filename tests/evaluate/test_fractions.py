@@ -3,7 +3,7 @@ import pandas as pd
 import polars as pl
 
 from adaptor.evaluate.fractions import draw, draw_mgca, subset_hash
-from adaptor.evaluate.run import draw_subsets
+from adaptor.evaluate.run import draw_subsets, split_ids
 
 
 def _labels(n: int = 1000, positive: float = 0.2) -> np.ndarray:
@@ -44,8 +44,10 @@ def test_subsets_come_from_the_train_split_only() -> None:
         }
     )
     subsets = draw_subsets(manifest, [0.1, 1.0], [0, 1])
-    assert set(subsets["id"]) == {str(i) for i in range(30)}
+    assert set(subsets.filter(pl.col("split") == "train")["id"]) == {str(i) for i in range(30)}
     assert subsets.filter((pl.col("fraction") == 0.1) & (pl.col("seed") == 0)).height == 3
+    assert split_ids(subsets, "val") == [str(i) for i in range(30, 35)]
+    assert split_ids(subsets, "test") == [str(i) for i in range(35, 40)]
     assert subset_hash(["b", "a"]) == subset_hash(["a", "b"])
 
 
@@ -68,18 +70,3 @@ def test_mgca_protocol_equals_pandas_sample_with_random_state_42() -> None:
     for fraction in (0.01, 0.1, 1.0):
         expected = sorted(frame.sample(frac=fraction, random_state=42).index)
         assert draw_mgca(len(frame), [fraction])[fraction].tolist() == expected
-    manifest = pl.DataFrame(
-        {
-            "id": [str(i) for i in range(40)],
-            "patient": [str(i // 2) for i in range(40)],
-            "labels": [[float(i % 2)] for i in range(40)],
-            "split": ["train"] * 40,
-        }
-    )
-    subsets = draw_subsets(manifest, [0.1], [0, 1], protocol="mgca")
-    by_seed = [set(subsets.filter(pl.col("seed") == s)["id"]) for s in (0, 1)]
-    assert (
-        by_seed[0]
-        == by_seed[1]
-        == {str(i) for i in sorted(pd.DataFrame(index=range(40)).sample(frac=0.1, random_state=42).index)}
-    )

@@ -166,7 +166,7 @@ def test_changing_an_image_preprocessing_reruns_only_that_encoders_jobs(
     # nine image caches (mimic + 4 evaluation sets, and the random floor's 4), 2 parts each;
     # no text embedding reruns
     assert (jobs["embed_init"], jobs["embed_part"], jobs["embed_finalize"]) == (9, 18, 9)
-    assert jobs["pretrain"] == 2 and jobs["adaptor_features"] == 8 and jobs["subsets"] == 4
+    assert jobs["pretrain"] == 2 and jobs["adaptor_features"] == 8 and jobs["subsets"] == 5
     assert jobs["masks"] == 2  # masks follow the image geometry
     result = snakemake(finished_run, changed, "-n", "--quiet", "rules", "--printshellcmds")
     assert "--modality text" not in result.stdout
@@ -190,7 +190,7 @@ def test_the_demo_fans_out_one_job_per_cell(tmp_path: Path) -> None:
     jobs = scheduled(snakemake(tmp_path, REPO / "config/config.yaml", "-n"))
     # (dataset, method, fraction, seed): 3 datasets x 3 methods x 3 fractions x 3 seeds, and
     # SIIM + RSNA boxes for segmentation; zero-shot once per dataset for the Adaptor
-    assert jobs["evaluate_classification"] == 81 and jobs["subsets"] == 4
+    assert jobs["evaluate_classification"] == 81 and jobs["subsets"] == 5
     assert jobs["evaluate_segmentation"] == 54 and jobs["evaluate_zeroshot"] == 3 and jobs["masks"] == 2
 
 
@@ -215,3 +215,19 @@ def test_bad_config_names_the_key(tmp_path: Path) -> None:
     output = result.stdout + result.stderr
     assert "evaluate.segmentation.datasets: 'siim' needs patch tokens; add it to embed.tokens" in output
     assert "adaptor_tokens reads patch tokens; add 'rsna' to embed.tokens" in output
+
+
+def test_the_mgca_protocol_draws_mgcas_split_per_task(tmp_path: Path) -> None:
+    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    config["evaluate"]["protocol"] = "mgca"
+    mgca = tmp_path / "mgca.yaml"
+    mgca.write_text(yaml.safe_dump(config))
+    result = snakemake(tmp_path, mgca, "-n")
+    assert "dataset 'chexpert' (reader chexpert) has none" in result.stdout + result.stderr
+    config["evaluate"]["classification"]["datasets"].remove("chexpert")
+    del config["evaluate"]["zeroshot"]["prompts"]["chexpert"]
+    mgca.write_text(yaml.safe_dump(config))
+    result = snakemake(tmp_path, mgca, "-n", "--printshellcmds")
+    assert scheduled(result)["subsets"] == 4  # RSNA has a classification and a segmentation split
+    for task, reader in (("classification", "rsna"), ("segmentation", "rsna"), ("segmentation", "siim")):
+        assert f"--protocol mgca --task {task} --reader {reader}" in result.stdout

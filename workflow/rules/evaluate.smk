@@ -3,19 +3,20 @@ rule subsets:
         manifest="results/manifests/{dataset}.parquet",
         exclude=get_embed_rejects,
     output:
-        "results/subsets/{dataset}.parquet",
+        "results/subsets/{dataset}/{task}.parquet",
     log:
-        "logs/subsets/{dataset}.log",
+        "logs/subsets/{dataset}/{task}.log",
     conda:
         "../../envs/adaptor.yaml"
     params:
         fractions=" ".join(fraction_label(f) for f in EVALUATE["fractions"]),
         seeds=" ".join(str(s) for s in EVALUATE["seeds"]),
         protocol=EVALUATE["protocol"],
+        reader=lambda wildcards: DATASETS[wildcards.dataset]["reader"],
     shell:
         "python -m adaptor subsets --manifest {input.manifest} --exclude {input.exclude}"
         " --fractions {params.fractions} --seeds {params.seeds} --protocol {params.protocol}"
-        " --out {output} > {log} 2>&1"
+        " --task {wildcards.task} --reader {params.reader} --out {output} > {log} 2>&1"
 
 
 rule evaluate_classification:
@@ -23,7 +24,7 @@ rule evaluate_classification:
         unpack(get_features),
         manifest="results/manifests/{dataset}.parquet",
         exclude=get_embed_rejects,
-        subsets="results/subsets/{dataset}.parquet",
+        subsets="results/subsets/{dataset}/classification.parquet",
     output:
         "results/runs/{dataset}/classification/{method}/{image_encoder}/{text_encoder}/{fraction}/{seed}.parquet",
     log:
@@ -63,7 +64,7 @@ rule evaluate_segmentation:
         unpack(get_features),
         manifest="results/manifests/{dataset}.parquet",
         exclude=get_embed_rejects,
-        subsets="results/subsets/{dataset}.parquet",
+        subsets="results/subsets/{dataset}/segmentation.parquet",
         masks=lambda wildcards: masks_path(wildcards.dataset, wildcards.image_encoder),
     output:
         "results/runs/{dataset}/segmentation/{method}/{image_encoder}/{text_encoder}/{fraction}/{seed}.parquet",
@@ -93,6 +94,7 @@ rule evaluate_zeroshot:
         unpack(get_adaptor),
         manifest="results/manifests/{dataset}.parquet",
         exclude=get_embed_rejects,
+        subsets="results/subsets/{dataset}/classification.parquet",
     output:
         "results/runs/{dataset}/zeroshot/{method}/{image_encoder}/{text_encoder}.parquet",
     log:
@@ -113,4 +115,5 @@ rule evaluate_zeroshot:
         "python -m adaptor zeroshot --manifest {input.manifest} --features {input.features}"
         " --exclude {input.exclude} --method {wildcards.method} --image-encoder {wildcards.image_encoder}"
         " --text-encoder {wildcards.text_encoder} --text-spec {params.text_spec}"
-        " --adaptor-dir {params.adaptor_dir} --settings {params.prompts} --out {output} > {log} 2>&1"
+        " --adaptor-dir {params.adaptor_dir} --subsets {input.subsets} --settings {params.prompts}"
+        " --out {output} > {log} 2>&1"
