@@ -266,7 +266,9 @@ def cmd_zeroshot(args: argparse.Namespace) -> None:
     frame, info, features, prompts, columns = _cell_inputs(args)
     encoder = load_encoder(EncoderSpec.from_config(args.text_encoder, "text", json.loads(args.text_spec)))
     model = load_adaptor(args.adaptor_dir)
-    test = frame.filter(pl.col("id").is_in(split_ids(pl.read_parquet(args.subsets), "test")))
+    subsets = pl.read_parquet(args.subsets)
+    test = frame.filter(pl.col("id").is_in(split_ids(subsets, "test")))
+    columns |= {"protocol": subsets["protocol"][0]}
     _write_rows(zeroshot_cell(test, info, features, model, encoder, prompts, columns), args.out)
 
 

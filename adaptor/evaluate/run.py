@@ -15,15 +15,24 @@ from adaptor.evaluate.metrics import with_intervals
 from adaptor.evaluate.probe import HeadSettings, train_and_test
 from adaptor.evaluate.splits import BALANCED, mgca_splits, own_splits
 
-SUBSET_SCHEMA = {"id": pl.String, "split": pl.String, "fraction": pl.Float64, "seed": pl.Int64}
+SUBSET_SCHEMA = {
+    "id": pl.String,
+    "split": pl.String,
+    "fraction": pl.Float64,
+    "seed": pl.Int64,
+    "protocol": pl.String,
+}
 
 
 def _labels(frame: pl.DataFrame) -> np.ndarray:
     return np.asarray(frame["labels"].to_list(), dtype=np.float32)
 
 
-def _rows(ids: list[str], split: str, fraction: float | None = None, seed: int | None = None) -> pl.DataFrame:
-    return pl.DataFrame({"id": ids, "split": split, "fraction": fraction, "seed": seed}, schema=SUBSET_SCHEMA)
+def _rows(
+    protocol: str, ids: list[str], split: str, fraction: float | None = None, seed: int | None = None
+) -> pl.DataFrame:
+    columns = {"id": ids, "split": split, "fraction": fraction, "seed": seed, "protocol": protocol}
+    return pl.DataFrame(columns, schema=SUBSET_SCHEMA)
 
 
 def draw_subsets(
@@ -35,8 +44,8 @@ def draw_subsets(
     reader: str = "",
     excluded: frozenset[str] = frozenset(),
 ) -> pl.DataFrame:
-    """The protocol's view of a dataset for one task, as (id, split, fraction, seed) rows: each
-    training subset (split ``train``), then the whole val and test splits (no fraction or seed).
+    """The protocol's view of a dataset for one task, as (id, split, fraction, seed, protocol) rows:
+    each training subset (split ``train``), then the whole val and test splits (no fraction or seed).
 
     ``strict`` draws from the manifest's own split after leaving out ``excluded`` samples (rejected
     at embedding). ``mgca`` draws on MGCA's split by position, so the excluded leave afterwards.
@@ -65,8 +74,10 @@ def draw_subsets(
             chosen = [i for i in ids[index] if i not in excluded]
             if not chosen:
                 raise ValueError(f"{protocol}: fraction {fraction} of {len(ids)} training samples is empty")
-            rows.append(_rows(chosen, "train", fraction, seed))
-    held_out = [_rows([i for i in splits[name] if i not in excluded], name) for name in ("val", "test")]
+            rows.append(_rows(protocol, chosen, "train", fraction, seed))
+    held_out = [
+        _rows(protocol, [i for i in splits[name] if i not in excluded], name) for name in ("val", "test")
+    ]
     return pl.concat([*rows, *held_out])
 
 
@@ -79,6 +90,7 @@ def split_ids(subsets: pl.DataFrame, split: str) -> list[str]:
 class CellData:
     """The samples one evaluation cell uses: its training subset and the whole val and test splits."""
 
+    protocol: str
     subset_ids: list[str]
     train: pl.DataFrame
     val: pl.DataFrame
@@ -90,6 +102,7 @@ class CellData:
         if not chosen:
             raise ValueError(f"no subset drawn for fraction {fraction}, seed {seed}")
         return cls(
+            subsets["protocol"][0],
             chosen,
             manifest.filter(pl.col("id").is_in(chosen)),
             manifest.filter(pl.col("id").is_in(split_ids(subsets, "val"))),
@@ -143,6 +156,7 @@ def evaluate_cell(
         "head": settings.head,
         "val_metric": result["val_metric"],
         "epochs_run": result["epochs_run"],
+        "protocol": cell.protocol,
         "subset_sha256": subset_hash(cell.subset_ids),
     }
     return result_rows(columns, metrics, started)

@@ -142,6 +142,7 @@ def segment_cell(
         "val_loss": result["val_loss"],
         "epochs_run": result["epochs_run"],
         "beats_empty_predictor": metrics["dice_mgca"][0] > metrics["dice_empty_predictor"][0],
+        "protocol": cell.protocol,
         "subset_sha256": subset_hash(cell.subset_ids),
     }
     return result_rows(columns, metrics, started)

@@ -31,7 +31,7 @@ def _over_seeds(frame: pl.DataFrame, metrics: tuple[str, ...] = PRIMARY_METRICS)
     )
     return table.pivot(
         on="fraction",
-        index=["dataset", "metric", "method", "image_encoder", "text_encoder"],
+        index=["dataset", "protocol", "metric", "method", "image_encoder", "text_encoder"],
         values="mean ± std",
     )
 
@@ -60,7 +60,16 @@ def _zeroshot_section(zeroshot: pl.DataFrame) -> str:
     if zeroshot.is_empty():
         return ""
     view = zeroshot.select(
-        "dataset", "method", "image_encoder", "text_encoder", "metric", "value", "ci_low", "ci_high", "n_test"
+        "dataset",
+        "protocol",
+        "method",
+        "image_encoder",
+        "text_encoder",
+        "metric",
+        "value",
+        "ci_low",
+        "ci_high",
+        "n_test",
     )
     text = "\n## Zero-shot (no labels)\n\n"
     text += (

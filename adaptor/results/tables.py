@@ -15,6 +15,7 @@ IDENTITY_COLUMNS = {
     "image_encoder": pl.String,
     "text_encoder": pl.String,
     "method": pl.String,
+    "protocol": pl.String,
 }
 METRIC_COLUMNS = {"metric": pl.String, "value": pl.Float64, "ci_low": pl.Float64, "ci_high": pl.Float64}
 # One row per (cell, metric). Zero-shot cells have no fraction, seed or training set.
@@ -121,7 +122,7 @@ def summary(frame: pl.DataFrame, metrics: tuple[str, ...] = PRIMARY_METRICS) -> 
     """Mean and standard deviation over seeds of each of ``metrics``, one row per cell."""
     return (
         frame.filter(pl.col("metric").is_in(list(metrics)))
-        .group_by("dataset", "metric", "method", "image_encoder", "text_encoder", "fraction")
+        .group_by("dataset", "protocol", "metric", "method", "image_encoder", "text_encoder", "fraction")
         .agg(
             pl.col("value").mean().alias("mean"), pl.col("value").std().alias("std"), pl.len().alias("seeds")
         )

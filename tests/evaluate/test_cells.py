@@ -115,6 +115,7 @@ def test_a_classification_cell_end_to_end(tmp_path: Path) -> None:
     assert rows["n_train"][0] == 40 and rows["n_test"][0] == 12
     assert rows["image_weights_sha256"][0] == "toy" and rows["text_encoder"][0] is None
     assert len(rows["config_sha256"][0]) == 16 and len(rows["subset_sha256"][0]) == 16
+    assert rows["protocol"][0] == "strict"
     assert rows["wall_seconds"][0] > 0
 
 

@@ -13,6 +13,7 @@ def _run(path: Path, method: str, seed: int, value: float) -> Path:
             "dataset": ["rsna"],
             "task": ["binary"],
             "method": [method],
+            "protocol": ["strict"],
             "image_encoder": ["e"],
             "text_encoder": [None if method == "frozen" else "t"],
             "fraction": [0.1],
@@ -37,6 +38,7 @@ def _dice(path: Path, seed: int) -> Path:
             "dataset": "siim",
             "task": "segmentation",
             "method": "frozen",
+            "protocol": "strict",
             "image_encoder": "e",
             "text_encoder": None,
             "fraction": 0.1,
@@ -59,7 +61,7 @@ def test_tables_and_report(tmp_path: Path) -> None:
         for m, s, v in (("adaptor", 0, 0.8), ("adaptor", 1, 0.9), ("frozen", 0, 0.6))
     ]
     classification = tables.runs(runs)
-    assert classification.columns[:13] == list(tables.RUN_COLUMNS)
+    assert classification.columns[:14] == list(tables.RUN_COLUMNS)
     assert classification.schema["fraction"] == pl.Float64
     segmentation = tables.runs([_dice(tmp_path / f"d{seed}.parquet", seed) for seed in (0, 1)])
     zeroshot_file = tmp_path / "z.parquet"
@@ -68,8 +70,8 @@ def test_tables_and_report(tmp_path: Path) -> None:
             **{
                 c: [v]
                 for c, v in zip(
-                    ("dataset", "task", "method", "image_encoder"),
-                    ("rsna", "zeroshot", "adaptor", "e"),
+                    ("dataset", "task", "method", "protocol", "image_encoder"),
+                    ("rsna", "zeroshot", "adaptor", "strict", "e"),
                     strict=True,
                 )
             },
@@ -84,7 +86,7 @@ def test_tables_and_report(tmp_path: Path) -> None:
         }
     ).write_parquet(zeroshot_file)
     zeroshot = tables.runs([zeroshot_file], tables.ZEROSHOT_COLUMNS)
-    assert zeroshot.columns[:10] == list(tables.ZEROSHOT_COLUMNS)
+    assert zeroshot.columns[:11] == list(tables.ZEROSHOT_COLUMNS)
     assert tables.runs([], tables.ZEROSHOT_COLUMNS).is_empty()
     bench = tmp_path / "benchmarks" / "pretrain" / "e" / "t.tsv"
     bench.parent.mkdir(parents=True)
@@ -120,11 +122,11 @@ def test_tables_and_report(tmp_path: Path) -> None:
     write_report(classification, segmentation, zeroshot, pretraining, retrieval, wall, tmp_path / "report.md")
     text = (tmp_path / "report.md").read_text()
     assert "| e | t | pooled | image_to_text | 10 | 0.250 | 0.500 |" in text
-    assert "0.85 ± 0.071" in text and "| rsna | auroc | frozen | e |  | 0.6 |" in text
-    assert "| siim | dice_empty_predictor | frozen | e |  | 0.75 ± 0.0 |" in text
-    assert "| siim | dice_mgca | frozen | e |  | 0.75 ± 0.071 |" in text
+    assert "0.85 ± 0.071" in text and "| rsna | strict | auroc | frozen | e |  | 0.6 |" in text
+    assert "| siim | strict | dice_empty_predictor | frozen | e |  | 0.75 ± 0.0 |" in text
+    assert "| siim | strict | dice_mgca | frozen | e |  | 0.75 ± 0.071 |" in text
     # seed 1 scores 0.7 < 0.75: listed as not beating the empty predictor; seed 0 (0.8) is not
     assert (
         "1 cells do not beat the empty predictor" in text and "| siim | frozen | e |  | 0.100 | 1 |" in text
     )
-    assert "| rsna | adaptor | e | t | auroc | 0.700 | 0.600 | 0.800 | 5 |" in text
+    assert "| rsna | strict | adaptor | e | t | auroc | 0.700 | 0.600 | 0.800 | 5 |" in text
