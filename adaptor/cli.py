@@ -186,6 +186,8 @@ def _without_rejects(frame: pl.DataFrame, rejects: list[str]) -> pl.DataFrame:
 
 
 def cmd_subsets(args: argparse.Namespace) -> None:
+    import polars as pl
+
     from adaptor.data import manifest
     from adaptor.evaluate.run import draw_subsets
 
@@ -194,6 +196,8 @@ def cmd_subsets(args: argparse.Namespace) -> None:
     fractions, seeds = [float(f) for f in args.fractions], [int(s) for s in args.seeds]
     subsets = draw_subsets(frame, fractions, seeds, args.protocol, args.task, args.reader, excluded)
     subsets.write_parquet(args.out)
+    sizes = subsets.group_by("split", "fraction", "seed").len().sort(pl.all()).rows()
+    log.info("%s, protocol %s: (split, fraction, seed, samples) %s", args.task, args.protocol, sizes)
 
 
 def _cell_inputs(args: argparse.Namespace):
