@@ -385,7 +385,9 @@ def parser() -> argparse.ArgumentParser:
         "subsets", help="one task's split under the protocol: label-fraction subsets of train, val, test"
     )
     subsets.add_argument("--manifest", required=True)
-    subsets.add_argument("--task", choices=["classification", "segmentation"], default="classification")
+    subsets.add_argument(
+        "--task", choices=["classification", "segmentation", "zeroshot"], default="classification"
+    )
     subsets.add_argument("--reader", default="", help="the dataset's reader: which of MGCA's splits (mgca)")
     subsets.add_argument("--fractions", nargs="+", required=True)
     subsets.add_argument("--seeds", nargs="+", required=True)
@@ -437,7 +439,7 @@ def parser() -> argparse.ArgumentParser:
     zeroshot = sub.add_parser("zeroshot", help="zero-shot AUROC from class prompts: one (dataset, Adaptor)")
     cell_arguments(zeroshot, "JSON: {class: [positive prompt, negative prompt]}")
     zeroshot.add_argument("--adaptor-dir", required=True)
-    zeroshot.add_argument("--subsets", required=True, help="the classification subsets: whose test split")
+    zeroshot.add_argument("--subsets", required=True, help="the zero-shot subsets: whose test split")
     zeroshot.add_argument("--text-spec", required=True, help="JSON: the text encoder's config entry")
     zeroshot.set_defaults(run=cmd_zeroshot)
 

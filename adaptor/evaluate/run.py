@@ -45,7 +45,8 @@ def draw_subsets(
     excluded: frozenset[str] = frozenset(),
 ) -> pl.DataFrame:
     """The protocol's view of a dataset for one task, as (id, split, fraction, seed, protocol) rows:
-    each training subset (split ``train``), then the whole val and test splits (no fraction or seed).
+    each training subset (split ``train``; none for zero-shot), then the whole val and test splits
+    (no fraction or seed).
 
     ``strict`` draws from the manifest's own split after leaving out ``excluded`` samples (rejected
     at embedding). ``mgca`` draws on MGCA's split by position, so the excluded leave afterwards.
@@ -60,7 +61,9 @@ def draw_subsets(
     by_id = {value: index for index, value in enumerate(manifest["id"].to_list())}
     train = manifest[[by_id[i] for i in splits["train"]]]
     ids = train["id"].to_numpy()
-    if protocol == "strict":
+    if task == "zeroshot":
+        draws = {}
+    elif protocol == "strict":
         groups = train.select(pl.col("patient").fill_null(pl.col("id")))["patient"].to_numpy()
         draws = {seed: draw(_labels(train), fractions, seed, groups) for seed in seeds}
     elif task == "classification":

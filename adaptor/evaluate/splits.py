@@ -4,8 +4,9 @@ MGCA (Wang et al., 2022), whose splits most later papers reuse, shuffles with sc
 ``train_test_split(random_state=0)`` and writes each split to CSV in that shuffled order; its label
 fractions then pick *positions* in that order. A split here is therefore an ordered id list, and the
 mgca fraction draws (``fractions.draw_mgca*``) index into it. Reproduced for the datasets the Adaptor
-paper evaluates on (RSNA, COVIDx, SIIM). Not for CheXpert: MGCA's CheXpert validation set leaks
-back into train (rows picked by position, dropped by index label), a defect not worth copying.
+paper evaluates on (RSNA, COVIDx, SIIM). CheXpert only for zero-shot, which reads the test split
+alone: MGCA's test is the official validation set, as ours; its train / validation split is not
+reproduced (its validation rows leak back into train: picked by position, dropped by index label).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import polars as pl
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
+TASKS = ("classification", "segmentation", "zeroshot")
 # MGCA's ``test_fac * 2``: 15 % validation + 15 % test, as the float it passes.
 HELD_OUT = 0.15 * 2
 # MGCA's RSNA segmentation (detection) split holds out 2 x 5,337 of the 26,684 patients, leaving
@@ -55,7 +57,7 @@ def _rsna(manifest: pl.DataFrame, task: str) -> Splits:
     """Patients sorted by id (pandas ``groupby``); 70 / 15 / 15 for classification, MGCA's detection
     split (16,010 / 5,337 / 5,337 on the full set) for segmentation."""
     ids = sorted(manifest["id"].to_list())
-    if task == "classification":
+    if task != "segmentation":
         return _three_way(ids, HELD_OUT)
     held, total = RSNA_SEGMENTATION_HELD_OUT
     return _three_way(ids, round(len(ids) * held / total))
@@ -88,10 +90,21 @@ def _siim(manifest: pl.DataFrame, task: str) -> Splits:
     return {name: list(dict.fromkeys(i for i in by_rows[name] if home[i] == name)) for name in SPLITS}
 
 
+def _chexpert(manifest: pl.DataFrame, task: str) -> Splits:
+    """Zero-shot only: the official validation set, MGCA's test split and the reader's."""
+    if task != "zeroshot":
+        raise ValueError(
+            "protocol mgca: MGCA's CheXpert train / validation split is not reproduced (it leaks"
+            " validation rows into train); evaluate CheXpert classification under protocol strict"
+        )
+    return {"train": [], "val": [], "test": own_splits(manifest)["test"]}
+
+
 CONVENTIONS: dict[str, Callable[[pl.DataFrame, str], Splits]] = {
     "rsna": _rsna,
     "covidx": _covidx,
     "siim": _siim,
+    "chexpert": _chexpert,
 }
 
 

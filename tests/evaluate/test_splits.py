@@ -142,9 +142,18 @@ def test_siim_is_mgcas_row_split_with_negatives_balanced(tmp_path: Path, siim_ro
         assert len(_trained(subsets, 1.0)) == 2 * n_pos
 
 
-def test_mgca_refuses_a_dataset_whose_split_it_does_not_reproduce() -> None:
-    with pytest.raises(ValueError, match="not for 'chexpert'"):
-        mgca_splits(pl.DataFrame({"id": ["a"]}), "chexpert", "classification")
+def test_chexpert_has_mgcas_test_split_for_zeroshot_and_no_training_split(
+    tmp_path: Path, demo_root: Path
+) -> None:
+    subsets = _subsets(tmp_path, demo_root / "chexpert", "chexpert", "zeroshot")
+    official_valid = pd.read_csv(demo_root / "chexpert" / "CheXpert-v1.0-small" / "valid.csv")
+    frontal = official_valid[official_valid["Frontal/Lateral"] == "Frontal"]["Path"]
+    assert sorted(split_ids(subsets, "test")) == sorted(frontal) and len(frontal) > 0
+    assert subsets.filter(pl.col("split") != "test").is_empty()
+    with pytest.raises(ValueError, match="CheXpert train / validation split is not reproduced"):
+        _subsets(tmp_path, demo_root / "chexpert", "chexpert", "classification")
+    with pytest.raises(ValueError, match="not for 'mimic'"):
+        mgca_splits(pl.DataFrame({"id": ["a"]}), "mimic", "classification")
 
 
 def test_mgca_refuses_a_manifest_without_label_file_rows() -> None:

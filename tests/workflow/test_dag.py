@@ -168,7 +168,7 @@ def test_changing_an_image_preprocessing_reruns_only_that_encoders_jobs(
     # nine image caches (mimic + 4 evaluation sets, and the random floor's 4), 2 parts each;
     # no text embedding reruns
     assert (jobs["embed_init"], jobs["embed_part"], jobs["embed_finalize"]) == (9, 18, 9)
-    assert jobs["pretrain"] == 2 and jobs["adaptor_features"] == 8 and jobs["subsets"] == 5
+    assert jobs["pretrain"] == 2 and jobs["adaptor_features"] == 8 and jobs["subsets"] == 3 + 2 + 2
     assert jobs["masks"] == 2  # masks follow the image geometry
     result = snakemake(finished_run, changed, "-n", "--quiet", "rules", "--printshellcmds")
     assert "--modality text" not in result.stdout
@@ -192,7 +192,7 @@ def test_the_demo_fans_out_one_job_per_cell(tmp_path: Path) -> None:
     jobs = scheduled(snakemake(tmp_path, REPO / "config/config.yaml", "-n"))
     # (dataset, method, fraction, seed): 3 datasets x 3 methods x 3 fractions x 3 seeds, and
     # SIIM + RSNA boxes for segmentation; zero-shot once per dataset for the Adaptor
-    assert jobs["evaluate_classification"] == 81 and jobs["subsets"] == 5
+    assert jobs["evaluate_classification"] == 81 and jobs["subsets"] == 3 + 2 + 3  # per (dataset, task)
     assert jobs["evaluate_segmentation"] == 54 and jobs["evaluate_zeroshot"] == 3 and jobs["masks"] == 2
 
 
@@ -226,10 +226,15 @@ def test_the_mgca_protocol_draws_mgcas_split_per_task(tmp_path: Path) -> None:
     mgca.write_text(yaml.safe_dump(config))
     result = snakemake(tmp_path, mgca, "-n")
     assert "dataset 'chexpert' (reader chexpert) has none" in result.stdout + result.stderr
-    config["evaluate"]["classification"]["datasets"].remove("chexpert")
-    del config["evaluate"]["zeroshot"]["prompts"]["chexpert"]
+    config["evaluate"]["classification"]["datasets"].remove("chexpert")  # zero-shot on it stays
     mgca.write_text(yaml.safe_dump(config))
     result = snakemake(tmp_path, mgca, "-n", "--printshellcmds")
-    assert scheduled(result)["subsets"] == 4  # RSNA has a classification and a segmentation split
-    for task, reader in (("classification", "rsna"), ("segmentation", "rsna"), ("segmentation", "siim")):
+    assert scheduled(result)["subsets"] == 2 + 2 + 3  # classification, segmentation, zero-shot
+    tasks = (
+        ("classification", "rsna"),
+        ("segmentation", "rsna"),
+        ("segmentation", "siim"),
+        ("zeroshot", "chexpert"),
+    )
+    for task, reader in tasks:
         assert f"--protocol mgca --task {task} --reader {reader}" in result.stdout

@@ -17,7 +17,8 @@ EVALUATE = config["evaluate"]
 CLASSIFICATION = EVALUATE["classification"]
 SEGMENTATION = EVALUATE["segmentation"]
 ZEROSHOT_PROMPTS = EVALUATE["zeroshot"]["prompts"]
-# Readers whose MGCA split protocol mgca reproduces (adaptor.evaluate.splits.CONVENTIONS).
+# Readers whose MGCA split protocol mgca reproduces for training (adaptor.evaluate.splits);
+# zero-shot reads only the test split, which CheXpert's reader shares with MGCA.
 MGCA_SPLIT_READERS = ("rsna", "covidx", "siim")
 # Evaluation methods that read the Adaptor image path, and the pre-training mode each one needs.
 ADAPTOR_MODES = {"adaptor": "pooled", "adaptor_tokens": "tokens"}
@@ -57,11 +58,12 @@ def check_config():
     for name in sorted(evaluated - set(DATASETS)):
         problems.append(f"evaluate: dataset {name!r} is not in datasets")
     if EVALUATE["protocol"] == "mgca":
-        for name in sorted(evaluated & set(DATASETS)):
+        trained = {*CLASSIFICATION["datasets"], *SEGMENTATION["datasets"]}
+        for name in sorted(trained & set(DATASETS)):
             if DATASETS[name]["reader"] not in MGCA_SPLIT_READERS:
                 problems.append(
                     f"evaluate.protocol: mgca reproduces MGCA's splits for readers {MGCA_SPLIT_READERS};"
-                    f" dataset {name!r} (reader {DATASETS[name]['reader']}) has none"
+                    f" training; dataset {name!r} (reader {DATASETS[name]['reader']}) has none"
                 )
     for name in EMBED["tokens"]:
         if name not in DATASETS:
@@ -116,7 +118,7 @@ wildcard_constraints:
     part="[0-9]+",
     method="|".join(["frozen", "random", *ADAPTOR_MODES]),
     mode="pooled|tokens",
-    task="classification|segmentation",
+    task="classification|segmentation|zeroshot",
     fraction="[0-9.]+",
     seed="[0-9]+",
     demo_root="|".join(re.escape(root) for root in DEMO_ROOTS) or "$^",

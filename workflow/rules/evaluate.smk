@@ -94,7 +94,7 @@ rule evaluate_zeroshot:
         unpack(get_adaptor),
         manifest="results/manifests/{dataset}.parquet",
         exclude=get_embed_rejects,
-        subsets="results/subsets/{dataset}/classification.parquet",
+        subsets="results/subsets/{dataset}/zeroshot.parquet",
     output:
         "results/runs/{dataset}/zeroshot/{method}/{image_encoder}/{text_encoder}.parquet",
     log:
