@@ -174,12 +174,18 @@ def cmd_masks(args: argparse.Namespace) -> None:
     log.info("%s: %d masks of %d samples", args.out, count, len(frame))
 
 
-def _without_rejects(frame: pl.DataFrame, rejects: list[str]) -> pl.DataFrame:
-    """The manifest minus samples rejected at embedding, so every method sees the same id set."""
+def _rejected(rejects: list[str]) -> set[str]:
+    """Ids rejected at embedding: every later stage leaves them out, so all methods see one id set."""
     import polars as pl
 
-    rejected = pl.concat([pl.read_parquet(path, columns=["sample_id"]) for path in rejects])
-    kept = frame.filter(~pl.col("id").is_in(rejected["sample_id"].implode()))
+    return set(pl.concat([pl.read_parquet(path, columns=["sample_id"]) for path in rejects])["sample_id"])
+
+
+def _without_rejects(frame: pl.DataFrame, rejects: list[str]) -> pl.DataFrame:
+    """The manifest minus samples rejected at embedding."""
+    import polars as pl
+
+    kept = frame.filter(~pl.col("id").is_in(list(_rejected(rejects))))
     if len(kept) < len(frame):
         log.info("left out %d samples rejected at embedding", len(frame) - len(kept))
     return kept
@@ -192,7 +198,7 @@ def cmd_subsets(args: argparse.Namespace) -> None:
     from adaptor.evaluate.run import draw_subsets
 
     frame, _ = manifest.read(args.manifest)
-    excluded = frozenset(set(frame["id"]) - set(_without_rejects(frame, args.exclude)["id"]))
+    excluded = frozenset(_rejected(args.exclude))
     fractions, seeds = [float(f) for f in args.fractions], [int(s) for s in args.seeds]
     subsets = draw_subsets(frame, fractions, seeds, args.protocol, args.task, args.reader, excluded)
     subsets.write_parquet(args.out)
@@ -227,12 +233,13 @@ def _write_rows(rows: pl.DataFrame, out: str) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> None:
     import polars as pl
 
-    from adaptor.evaluate.run import evaluate_cell, head_settings
+    from adaptor.evaluate.probe import HeadSettings
+    from adaptor.evaluate.run import evaluate_cell
 
     frame, info, features, settings, columns = _cell_inputs(args)
     subsets = pl.read_parquet(args.subsets)
     fraction, seed = float(args.fraction), int(args.seed)
-    rows = evaluate_cell(frame, info, features, subsets, fraction, seed, head_settings(settings), columns)
+    rows = evaluate_cell(frame, info, features, subsets, fraction, seed, HeadSettings(**settings), columns)
     _write_rows(rows, args.out)
 
 

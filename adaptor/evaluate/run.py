@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
@@ -163,11 +163,6 @@ def evaluate_cell(
         "subset_sha256": subset_hash(cell.subset_ids),
     }
     return result_rows(columns, metrics, started)
-
-
-def head_settings(entry: dict[str, object]) -> HeadSettings:
-    known = set(asdict(HeadSettings()))
-    return HeadSettings(**{k: v for k, v in entry.items() if k in known})
 
 
 def identity_columns(features: Cache, settings: dict[str, object]) -> dict[str, object]:

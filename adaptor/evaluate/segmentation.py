@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
@@ -47,9 +47,8 @@ class DecoderSettings:
 
     @classmethod
     def from_config(cls, entry: dict[str, object]) -> DecoderSettings:
-        known = set(asdict(cls()))
-        settings = {k: v for k, v in entry.items() if k in known}
-        return cls(**settings | ({"channels": tuple(entry["channels"])} if "channels" in entry else {}))
+        """From the config's decoder entry (its keys are this class's fields; lists become tuples)."""
+        return cls(**entry | ({"channels": tuple(entry["channels"])} if "channels" in entry else {}))
 
 
 def _logits(decoder: TokenGridDecoder, tokens: np.ndarray, size: int, batch: int = 64) -> torch.Tensor:

@@ -90,6 +90,11 @@ def _siim(manifest: pl.DataFrame, task: str) -> Splits:
     return {name: list(dict.fromkeys(i for i in by_rows[name] if home[i] == name)) for name in SPLITS}
 
 
+def own_splits(manifest: pl.DataFrame) -> Splits:
+    """The manifest's own split (readers' patient-grouped draw), in manifest order."""
+    return {name: manifest.filter(pl.col("split") == name)["id"].to_list() for name in SPLITS}
+
+
 def _chexpert(manifest: pl.DataFrame, task: str) -> Splits:
     """Zero-shot only: the official validation set, MGCA's test split and the reader's."""
     if task != "zeroshot":
@@ -116,8 +121,3 @@ def mgca_splits(manifest: pl.DataFrame, reader: str, task: str) -> Splits:
             " evaluate this dataset under protocol strict"
         )
     return CONVENTIONS[reader](manifest, task)
-
-
-def own_splits(manifest: pl.DataFrame) -> Splits:
-    """The manifest's own split (readers' patient-grouped draw), in manifest order."""
-    return {name: manifest.filter(pl.col("split") == name)["id"].to_list() for name in SPLITS}
