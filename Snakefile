@@ -1,7 +1,11 @@
 # Adaptor: frozen encoders embedded once, a small Adaptor trained on the cache, downstream fan-out.
 
 
-configfile: "config/config.yaml"
+# The demo's settings apply only when no --configfile is given: a named configuration (e.g.
+# config/paper.yaml) is complete and alone, with the schema's defaults beneath it.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/demo.yaml"
 
 
 include: "workflow/rules/common.smk"

@@ -35,15 +35,20 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
 
 def cmd_prepare(args: argparse.Namespace) -> None:
+    import polars as pl
+
     from adaptor.data import manifest
     from adaptor.data.prepare import prepare
 
     settings = json.loads(args.settings)
     frame, info, rejects = prepare(
-        args.dataset, settings.pop("reader"), settings.pop("root"), settings, args.on_error
+        args.dataset, settings["reader"], settings["root"], settings, args.on_error, args.workers
     )
     manifest.write(frame, info, args.out)
     rejects.write_parquet(args.rejects)
+    log.info("%s: found %s", args.dataset, dict(info.census))
+    for kind, reason, count in rejects.group_by("kind", "reason").len().sort(pl.all()).iter_rows():
+        log.info("%s: %d rejected (%s): %s", args.dataset, count, kind, reason)
     counts = frame.group_by("split").len().sort("split").rows()
     log.info(
         "%s: %d samples %s, %d rejected (listed in %s)",
@@ -53,6 +58,19 @@ def cmd_prepare(args: argparse.Namespace) -> None:
         len(rejects),
         args.rejects,
     )
+
+
+def cmd_check_data(args: argparse.Namespace) -> None:
+    from adaptor import config
+    from adaptor.check import check_data, format_check
+
+    checks = check_data(config.load(args.config), args.datasets, args.workers)
+    print("\n\n".join(map(format_check, checks)))
+    failed = [check.name for check in checks if check.problems]
+    if failed:
+        log.error("not ready: %s (see PROBLEM lines above)", ", ".join(failed))
+        sys.exit(1)
+    log.info("every dataset has what the config needs")
 
 
 def _embed_inputs(args: argparse.Namespace):
@@ -196,11 +214,13 @@ def cmd_subsets(args: argparse.Namespace) -> None:
 
     from adaptor.data import manifest
     from adaptor.evaluate.run import draw_subsets
+    from adaptor.evaluate.splits import absent_units
 
     frame, _ = manifest.read(args.manifest)
     excluded = frozenset(_rejected(args.exclude))
+    absent = absent_units(frame, pl.read_parquet(args.prepare_rejects))
     fractions, seeds = [float(f) for f in args.fractions], [int(s) for s in args.seeds]
-    subsets = draw_subsets(frame, fractions, seeds, args.protocol, args.task, args.reader, excluded)
+    subsets = draw_subsets(frame, fractions, seeds, args.protocol, args.task, args.reader, excluded, absent)
     subsets.write_parquet(args.out)
     sizes = subsets.group_by("split", "fraction", "seed").len().sort(pl.all()).rows()
     log.info("%s, protocol %s: (split, fraction, seed, samples) %s", args.task, args.protocol, sizes)
@@ -247,7 +267,7 @@ def cmd_segment(args: argparse.Namespace) -> None:
     import polars as pl
 
     from adaptor.data.images import Preprocess
-    from adaptor.data.masks import read_masks
+    from adaptor.data.masks import masks_for
     from adaptor.evaluate.segmentation import DecoderSettings, segment_cell
 
     frame, info, features, settings, columns = _cell_inputs(args)
@@ -256,7 +276,7 @@ def cmd_segment(args: argparse.Namespace) -> None:
         frame,
         info,
         features,
-        lambda ids: read_masks(args.masks, ids, preprocess),
+        lambda frame: masks_for(args.masks, frame, preprocess),
         pl.read_parquet(args.subsets),
         float(args.fraction),
         int(args.seed),
@@ -322,12 +342,21 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(run=cmd_demo)
 
+    check = sub.add_parser(
+        "check-data", help="compare each configured dataset folder with its release, before running anything"
+    )
+    check.add_argument("--config", nargs="+", required=True, help="config files, merged in order")
+    check.add_argument("--datasets", nargs="+", help="only these datasets (default: all in the config)")
+    check.add_argument("--workers", type=int, default=2, help="processes reading reports")
+    check.set_defaults(run=cmd_check_data)
+
     prep = sub.add_parser("prepare", help="read a dataset into a manifest + rejects table")
     prep.add_argument("--dataset", required=True)
     prep.add_argument("--settings", required=True, help="JSON: the dataset's config entry")
     prep.add_argument("--on-error", choices=["fail", "skip"], default="fail")
     prep.add_argument("--out", required=True)
     prep.add_argument("--rejects", required=True)
+    prep.add_argument("--workers", type=int, default=1, help="processes reading reports")
     prep.set_defaults(run=cmd_prepare)
 
     def encoder_arguments(command: argparse.ArgumentParser) -> None:
@@ -398,9 +427,12 @@ def parser() -> argparse.ArgumentParser:
     subsets.add_argument("--reader", default="", help="the dataset's reader: which of MGCA's splits (mgca)")
     subsets.add_argument("--fractions", nargs="+", required=True)
     subsets.add_argument("--seeds", nargs="+", required=True)
-    subsets.add_argument("--protocol", choices=["strict", "mgca"], default="strict")
+    subsets.add_argument("--protocol", choices=["strict", "mgca", "mgca_clean"], default="strict")
     subsets.add_argument(
         "--exclude", nargs="+", required=True, help="rejects tables of the dataset's image caches"
+    )
+    subsets.add_argument(
+        "--prepare-rejects", required=True, help="the rejects table of prepare: samples MGCA's splits count"
     )
     subsets.add_argument("--out", required=True)
     subsets.set_defaults(run=cmd_subsets)
@@ -465,14 +497,11 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parser().parse_args(argv)
-    from adaptor.cache.store import CacheMismatch
-    from adaptor.data.images import ImageError
-    from adaptor.data.manifest import ManifestError
-    from adaptor.encoders.weights import WeightsNotFound
+    from adaptor.errors import REPORTED
 
     try:
         args.run(args)
-    except (FileNotFoundError, ManifestError, CacheMismatch, ImageError, WeightsNotFound) as error:
+    except REPORTED as error:
         log.error("%s", error)
         sys.exit(1)
 

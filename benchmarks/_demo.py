@@ -1,4 +1,4 @@
-"""The demo's encoder specs, read from config/config.yaml so the benchmarks time what the demo runs."""
+"""The demo's encoder specs, read from config/demo.yaml so the benchmarks time what the demo runs."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import yaml
 
 from adaptor.encoders.registry import EncoderSpec
 
-CONFIG = Path(__file__).resolve().parents[1] / "config" / "config.yaml"
+CONFIG = Path(__file__).resolve().parents[1] / "config" / "demo.yaml"
 
 
 def demo_specs(batch_size: int | None = None) -> dict[str, EncoderSpec]:

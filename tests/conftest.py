@@ -1,7 +1,9 @@
-"""Shared fixtures: tiny demo datasets written once per session in their real layouts."""
+"""Shared fixtures: hand-written folders in each dataset's real layout (``tests/fixtures``), and tiny
+demo datasets written once per session by the demo generator."""
 
 from __future__ import annotations
 
+import shutil
 import signal
 import subprocess
 import time
@@ -15,6 +17,19 @@ from transformers import BertConfig, BertModel, BertTokenizerFast
 from adaptor.data.demo.writers import WRITERS
 
 TINY = {"mimic": 30, "rsna": 40, "covidx": 40, "chexpert": 40, "siim": 24}
+FIXTURES = Path(__file__).with_name("fixtures")
+
+
+@pytest.fixture
+def real_layout(tmp_path: Path) -> Callable[[str], Path]:
+    """A private copy of a hand-written fixture folder (``mimic-cxr-jpg``, ``chexpert``, ``covidx``,
+    ``rsna``, ``siim``): label files and reports as the releases ship them, with their quirks, and
+    empty image files where the release has images (readers only check they exist)."""
+
+    def copy(name: str) -> Path:
+        return Path(shutil.copytree(FIXTURES / name, tmp_path / name))
+
+    return copy
 
 
 @pytest.fixture(scope="session")

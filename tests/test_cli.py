@@ -25,6 +25,7 @@ def test_subsets_leave_out_samples_rejected_at_embedding(tmp_path: Path, demo_ro
             *("subsets", "--manifest", str(tmp_path / "m.parquet"), "--out", str(out)),
             *("--fractions", "0.5", "1.0", "--seeds", "0"),
             *("--exclude", str(tmp_path / "r.parquet"), str(tmp_path / "none.parquet")),
+            *("--prepare-rejects", str(tmp_path / "none.parquet")),
         ]
     )
     subsets = pl.read_parquet(out)

@@ -32,12 +32,10 @@ import numpy as np
 import zarr
 import zarr.codecs
 
+from adaptor.errors import CacheMismatch
+
 MAX_CHUNK_BYTES = 16 << 20
 MAX_SHARD_BYTES = 512 << 20
-
-
-class CacheMismatch(ValueError):
-    """A cache was built from different inputs than the ones now asked for, or is unfinished."""
 
 
 def ids_sha256(ids: list[str] | np.ndarray) -> str:

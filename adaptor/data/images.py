@@ -9,23 +9,28 @@ import numpy as np
 import pydicom
 import torch
 from PIL import Image
+from pydicom.pixels import apply_modality_lut, apply_voi_lut
+
+from adaptor.errors import ImageError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 NORMALISATIONS = ("imagenet", "minus_one_one", "xrv")
 
 
-class ImageError(ValueError):
-    """An image that cannot be decoded; the message names the file."""
-
-
 def read_grey(path: str | Path) -> np.ndarray:
-    """Decode an image to 8-bit grey. DICOM MONOCHROME1 is inverted so that bone is bright."""
+    """Decode an image to 8-bit grey.
+
+    DICOM pixels go through the file's modality LUT (rescale slope / intercept) and VOI LUT or
+    window, as a viewer shows them, before the min-max scaling to 8 bits; MONOCHROME1 is inverted
+    so that bone is bright.
+    """
     path = Path(path)
     try:
         if path.suffix.lower() == ".dcm":
             dataset = pydicom.dcmread(path)
-            pixels = dataset.pixel_array.astype(np.float32)
+            pixels = apply_modality_lut(dataset.pixel_array, dataset)
+            pixels = apply_voi_lut(pixels, dataset).astype(np.float32)
             if dataset.get("PhotometricInterpretation", "MONOCHROME2") == "MONOCHROME1":
                 pixels = pixels.max() - pixels
             low, high = float(pixels.min()), float(pixels.max())

@@ -10,12 +10,15 @@ dataset's task and class names travel in the Parquet schema metadata, so a manif
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
+
+from adaptor.errors import ManifestError
 
 TASKS = ("pretrain", "binary", "multiclass", "multilabel", "segmentation")
 SPLITS = ("train", "val", "test")
@@ -37,15 +40,8 @@ REJECT_SCHEMA = {
     "sample_id": pl.String,
     "reason": pl.String,
     "kind": pl.String,
+    "rows": pl.List(pl.Int64),
 }
-
-
-class ManifestError(ValueError):
-    """Raised for input that cannot be read; the message names the file and the row."""
-
-
-class SampleError(ManifestError):
-    """A sample that cannot be embedded while ``on_error`` is ``fail``; names the sample and file."""
 
 
 @dataclass
@@ -53,14 +49,21 @@ class Rejects:
     """Samples left out, each with the file, row and reason: nothing is lost silently.
 
     ``kind`` is ``error`` for input that is broken, or ``filtered`` for a sample the protocol
-    excludes on purpose (e.g. a report too short after the paper's cleaning).
+    excludes on purpose (e.g. a report too short after the paper's cleaning). ``rows``: all the
+    label-file lines of a rejected sample, where it has several (MGCA's splits count them).
     """
 
     dataset: str
     rows: list[dict[str, object]] = field(default_factory=list)
 
     def add(
-        self, source: str | Path, row: int | None, sample_id: str | None, reason: str, kind: str = "error"
+        self,
+        source: str | Path,
+        row: int | None,
+        sample_id: str | None,
+        reason: str,
+        kind: str = "error",
+        rows: list[int] | None = None,
     ) -> None:
         self.rows.append(
             {
@@ -70,6 +73,7 @@ class Rejects:
                 "sample_id": sample_id,
                 "reason": reason,
                 "kind": kind,
+                "rows": rows if rows is not None else None if row is None else [row],
             }
         )
 
@@ -82,11 +86,14 @@ class Rejects:
 
 @dataclass(frozen=True)
 class ManifestInfo:
-    """What a manifest is about: its dataset, task and class names."""
+    """What a manifest is about: its dataset, task and class names, and what the reader counted in
+    the folder (``census``: label-file rows, images, patients; what ``check-data`` compares with the
+    published counts)."""
 
     dataset: str
     task: str
     classes: tuple[str, ...]
+    census: Mapping[str, int] = field(default_factory=dict, compare=False)
 
 
 def build(records: list[dict[str, object]], info: ManifestInfo) -> pl.DataFrame:
@@ -121,7 +128,12 @@ def write(frame: pl.DataFrame, info: ManifestInfo, path: str | Path) -> None:
     table = frame.to_arrow()
     metadata = {
         b"adaptor": json.dumps(
-            {"dataset": info.dataset, "task": info.task, "classes": list(info.classes)}
+            {
+                "dataset": info.dataset,
+                "task": info.task,
+                "classes": list(info.classes),
+                "census": dict(info.census),
+            }
         ).encode()
     }
     pq.write_table(table.replace_schema_metadata(metadata), path)
@@ -134,7 +146,8 @@ def read(path: str | Path) -> tuple[pl.DataFrame, ManifestInfo]:
     if raw is None:
         raise ManifestError(f"{path}: not a manifest (no 'adaptor' schema metadata)")
     meta = json.loads(raw)
-    return pl.from_arrow(table), ManifestInfo(meta["dataset"], meta["task"], tuple(meta["classes"]))  # type: ignore[return-value]
+    info = ManifestInfo(meta["dataset"], meta["task"], tuple(meta["classes"]), meta.get("census", {}))
+    return pl.from_arrow(table), info  # type: ignore[return-value]
 
 
 def split_by_group(groups: list[str], fractions: tuple[float, float, float], seed: int) -> dict[str, str]:

@@ -17,8 +17,9 @@ import zarr
 from PIL import Image
 
 from adaptor.cache.store import read_rows
-from adaptor.data.images import ImageError, Preprocess
+from adaptor.data.images import Preprocess
 from adaptor.data.siim import rle_decode
+from adaptor.errors import ImageError
 
 log = logging.getLogger(__name__)
 ROWS_PER_CHUNK = 64
@@ -95,3 +96,19 @@ def read_masks(path: str | Path, wanted: list[str], preprocess: Preprocess) -> n
     if missing:
         raise ValueError(f"{path}: no mask for {len(missing)} ids, e.g. {missing[:3]}")
     return read_rows(group["masks"], np.asarray([position[sample] for sample in wanted], dtype=np.int64))
+
+
+def masks_for(path: str | Path, frame: pl.DataFrame, preprocess: Preprocess) -> np.ndarray:
+    """Masks of ``frame``'s samples in order. A sample whose ``split_rows`` names only some of its
+    label-file lines (a SIIM image straddling MGCA's row split, under ``protocol: mgca``) gets the
+    mask of those lines alone, as MGCA's loaders build it from that split's rows."""
+    masks = read_masks(path, frame["id"].to_list(), preprocess)
+    if "split_rows" not in frame.columns:
+        return masks
+    partial = frame.with_row_index("position").filter(pl.col("split_rows").is_not_null())
+    for row in partial.iter_rows(named=True):
+        keep = set(row["split_rows"])
+        rles = [rle for rle, line in zip(row["mask"] or [], row["rows"], strict=True) if line in keep]
+        height, width = image_size(row["path"])
+        masks[row["position"]] = to_input_geometry(rasterise(height, width, rles, None), preprocess)
+    return masks

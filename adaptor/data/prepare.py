@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import polars as pl
 
 from adaptor.data import chexpert, covidx, mimic, rsna, siim
-from adaptor.data.manifest import ManifestError, ManifestInfo, Rejects, build
+from adaptor.data.manifest import ManifestInfo, Rejects, build
+from adaptor.data.releases import missing_label_files
+from adaptor.errors import ManifestError
 
-Reader = Callable[[Path, dict, Rejects], tuple[list[dict[str, object]], ManifestInfo]]
+Reader = Callable[[Path, dict, Rejects, int], tuple[list[dict[str, object]], ManifestInfo]]
 READERS: dict[str, Reader] = {
     "mimic": mimic.read,
     "rsna": rsna.read,
@@ -20,21 +24,39 @@ READERS: dict[str, Reader] = {
 }
 
 
-def prepare(
-    name: str, reader: str, root: str | Path, settings: dict, on_error: str = "fail"
-) -> tuple[pl.DataFrame, ManifestInfo, pl.DataFrame]:
-    """Read a dataset; with ``on_error='fail'`` the first rejected sample raises, naming its file and row."""
+def existing(paths: list[str], workers: int = 8) -> list[bool]:
+    """Which files exist, checked on threads (a stat waits on the disk, not on Python)."""
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(os.path.exists, paths, chunksize=1024))
+
+
+def read_dataset(
+    name: str, reader: str, root: str | Path, settings: dict, workers: int = 1
+) -> tuple[list[dict[str, object]], ManifestInfo, Rejects]:
+    """Every sample the reader finds, with each left-out one in the rejects, whatever ``on_error`` says."""
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"dataset {name!r}: root folder {root} does not exist")
+    missing = missing_label_files(reader, root, settings)
+    if missing:
+        raise FileNotFoundError(f"dataset {name!r}: missing {', '.join(missing)}")
     rejects = Rejects(name)
-    records, info = READERS[reader](root, settings, rejects)
+    records, info = READERS[reader](root, settings, rejects, workers)
     kept = []
-    for record in records:
-        if Path(str(record["path"])).exists():
+    for record, exists in zip(records, existing([str(r["path"]) for r in records]), strict=True):
+        if exists:
             kept.append(record)
         else:
-            rejects.add(record["path"], None, str(record["id"]), "image file is missing")
+            rows = record.get("rows")  # the label-file lines naming it, which MGCA's splits count
+            rejects.add(record["path"], None, str(record["id"]), "image file is missing", rows=rows)  # type: ignore[arg-type]
+    return kept, ManifestInfo(name, info.task, info.classes, info.census), rejects
+
+
+def prepare(
+    name: str, reader: str, root: str | Path, settings: dict, on_error: str = "fail", workers: int = 1
+) -> tuple[pl.DataFrame, ManifestInfo, pl.DataFrame]:
+    """Read a dataset; with ``on_error='fail'`` the first rejected sample raises, naming its file and row."""
+    records, info, rejects = read_dataset(name, reader, root, settings, workers)
     errors = rejects.errors()
     if errors and on_error == "fail":
         first = errors[0]
@@ -43,5 +65,4 @@ def prepare(
             f" row {first['row']} (id {first['sample_id']}): {first['reason']}."
             " Fix the input or set on_error: skip to record them in the rejects table."
         )
-    info = ManifestInfo(name, info.task, info.classes)
-    return build(kept, info), info, rejects.frame()
+    return build(records, info), info, rejects.frame()

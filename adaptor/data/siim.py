@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from adaptor.data.manifest import ManifestInfo, Rejects, split_by_group
+from adaptor.data.releases import label_files, settings_for
+from adaptor.errors import ManifestError
 
 
 def rle_decode(rle: str, height: int, width: int) -> np.ndarray:
@@ -22,17 +24,24 @@ def rle_decode(rle: str, height: int, width: int) -> np.ndarray:
     return flat.reshape(width, height).T
 
 
-def read(root: Path, settings: dict, rejects: Rejects) -> tuple[list[dict[str, object]], ManifestInfo]:
-    images = {path.stem: path for path in (root / "dicom-images-train").rglob("*.dcm")}
+def read(
+    root: Path, settings: dict, rejects: Rejects, workers: int = 1
+) -> tuple[list[dict[str, object]], ManifestInfo]:
+    chosen = settings_for("siim", settings)
+    images = {path.stem: path for path in (root / str(chosen["images"])).rglob("*.dcm")}
     masks: dict[str, list[str]] = {}
     rows: dict[str, list[int]] = {}
-    source = root / "train-rle.csv"
-    with open(source, newline="") as handle:
+    source = label_files("siim", root, settings)["labels"]
+    line_count = 0
+    with open(source, newline="", encoding="utf-8-sig") as handle:
         reader = csv.reader(handle)
-        header = [name.strip() for name in next(reader)]
+        header = [name.strip() for name in next(reader, [])]
         if header != ["ImageId", "EncodedPixels"]:
-            raise ValueError(f"{source}: unexpected header {header}")
+            raise ManifestError(f"{source}: header {header}, expected ImageId, EncodedPixels")
         for row_number, row in enumerate(reader, start=2):
+            if not row:  # a blank line, which pandas skips too
+                continue
+            line_count += 1
             image_id, rle = (row[0].strip(), row[1].strip()) if len(row) == 2 else ("", "")
             if not image_id or not (rle == "-1" or rle.replace(" ", "").isdigit()):
                 rejects.add(source, row_number, image_id or None, "malformed row")
@@ -42,12 +51,18 @@ def read(root: Path, settings: dict, rejects: Rejects) -> tuple[list[dict[str, o
             if rle != "-1":
                 masks[image_id].append(rle)
     records: list[dict[str, object]] = []
-    split = split_by_group(list(masks), tuple(settings.get("split", (0.7, 0.15, 0.15))), seed=0)
+    split = split_by_group(list(masks), tuple(chosen["split"]), seed=0)  # type: ignore[arg-type]
     for image_id, rles in masks.items():
         if image_id not in images:
-            rejects.add(source, None, image_id, "no DICOM file for this ImageId")
+            rejects.add(
+                source, rows[image_id][0], image_id, "no DICOM file for this ImageId", rows=rows[image_id]
+            )
             continue
-        records.append(
+        if rles and len(rles) != len(rows[image_id]):
+            reason = "both -1 and mask rows for this ImageId"
+            rejects.add(source, rows[image_id][0], image_id, reason, rows=rows[image_id])
+            continue
+        records.append(  # a positive image's mask[i] is the mask of its label-file line rows[i]
             {
                 "id": image_id,
                 "patient": image_id,
@@ -58,4 +73,10 @@ def read(root: Path, settings: dict, rejects: Rejects) -> tuple[list[dict[str, o
                 "rows": rows[image_id],
             }
         )
-    return records, ManifestInfo("siim", "segmentation", ("Pneumothorax",))
+    census = {
+        "label rows": line_count,
+        "images in the label file": len(masks),
+        "positive images": sum(bool(rles) for rles in masks.values()),
+        "DICOM files": len(images),
+    }
+    return records, ManifestInfo("siim", "segmentation", ("Pneumothorax",), census)

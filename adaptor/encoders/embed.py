@@ -24,8 +24,9 @@ from torch.utils.data import DataLoader, Dataset
 
 from adaptor.cache import store
 from adaptor.data.images import Preprocess, read_grey
-from adaptor.data.manifest import Rejects, SampleError
+from adaptor.data.manifest import Rejects
 from adaptor.encoders.registry import LoadedEncoder
+from adaptor.errors import SampleError
 
 log = logging.getLogger(__name__)
 ON_ERROR = ("fail", "skip")

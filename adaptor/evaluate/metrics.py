@@ -11,7 +11,10 @@ from scipy.stats import rankdata
 
 
 def auroc(targets: np.ndarray, scores: np.ndarray) -> float:
-    """AUROC of one binary column (Mann-Whitney U from ranks, ties averaged); NaN with one class."""
+    """AUROC of one binary column (Mann-Whitney U from ranks, ties averaged) over the samples whose
+    label is known (not NaN); NaN with one class."""
+    known = ~np.isnan(targets)
+    targets, scores = targets[known], scores[known]
     positive = targets > 0.5
     n_positive = int(positive.sum())
     n_negative = len(targets) - n_positive

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,8 +28,21 @@ def _outputs(task: str, n_classes: int) -> int:
     return n_classes if task in ("multiclass", "multilabel") else 1
 
 
-def _loss(task: str) -> nn.Module:
-    return nn.CrossEntropyLoss() if task == "multiclass" else nn.BCEWithLogitsLoss()
+def _loss(task: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """Cross-entropy for one class of several; otherwise binary cross-entropy over the known labels,
+    so a label the dataset says to ignore (NaN, e.g. CheXpert's uncertain under ``ignore``) adds
+    nothing to the loss or its gradient."""
+    if task == "multiclass":
+        return nn.CrossEntropyLoss()
+
+    def masked_bce(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        known = ~targets.isnan()
+        losses = nn.functional.binary_cross_entropy_with_logits(
+            logits, targets.nan_to_num(0.0), reduction="none"
+        )
+        return (losses * known).sum() / known.sum().clamp(min=1)
+
+    return masked_bce
 
 
 def _scores(task: str, head: nn.Module, features: torch.Tensor) -> np.ndarray:

@@ -104,7 +104,7 @@ def segment_cell(
     manifest: pl.DataFrame,
     info: ManifestInfo,
     features: Cache,
-    masks: Callable[[list[str]], np.ndarray],
+    masks: Callable[[pl.DataFrame], np.ndarray],
     subsets: pl.DataFrame,
     fraction: float,
     seed: int,
@@ -113,7 +113,7 @@ def segment_cell(
 ) -> pl.DataFrame:
     """Train a decoder on the subset's token grids and masks, test once, report Dice three ways.
 
-    ``masks(ids)`` gives the ids' masks [n, S, S] in the encoder's input geometry.
+    ``masks(frame)`` gives the masks [n, S, S] of a frame's samples in the encoder's input geometry.
 
     A result whose MGCA Dice does not exceed the all-empty predictor's is flagged
     (``beats_empty_predictor`` false on every row of the cell).
@@ -122,9 +122,8 @@ def segment_cell(
     cell = CellData.select(manifest, subsets, fraction, seed)
 
     def arrays(frame: pl.DataFrame) -> Arrays:
-        ids = frame["id"].to_list()
-        tokens, _ = features.tokens(ids)
-        return tokens, masks(ids)
+        tokens, _ = features.tokens(frame["id"].to_list())
+        return tokens, masks(frame)
 
     test = arrays(cell.test)
     result = train_and_test(arrays(cell.train), arrays(cell.val), test, settings, seed)

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from adaptor.cache import store
-from adaptor.cache.store import CacheMismatch, Layout, join, open_cache, usable, write_all
+from adaptor.cache.store import Layout, join, open_cache, usable, write_all
+from adaptor.errors import CacheMismatch
 
 
 def _cache(path: Path, ids: list[str], values: np.ndarray, identity: dict) -> None:

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from adaptor.data.images import Preprocess
-from adaptor.data.masks import rasterise, read_masks, to_input_geometry, write_masks
+from adaptor.data.masks import masks_for, rasterise, read_masks, to_input_geometry, write_masks
 from adaptor.data.siim import rle_decode
 
 
@@ -59,3 +59,20 @@ def test_masks_round_trip_in_the_asked_order_and_refuse_another_geometry(tmp_pat
         read_masks(tmp_path / "masks.zarr", ["a"], Preprocess(resize=40, crop=32))
     with pytest.raises(ValueError, match="no mask for 1 ids"):
         read_masks(tmp_path / "masks.zarr", ["z"], preprocess)
+
+
+def test_a_split_that_holds_some_of_an_images_rows_sees_only_their_masks(tmp_path: Path) -> None:
+    """MGCA splits SIIM by label-file row: a straddling image's mask in each split is the union of
+    that split's rows alone."""
+    path = tmp_path / "0.png"
+    Image.fromarray(np.zeros((64, 64), dtype=np.uint8)).save(path)
+    left, right = "0 128", "3968 128"  # the first two and the last two columns
+    manifest = pl.DataFrame({"id": ["s"], "path": [str(path)], "mask": [[left, right]], "rows": [[7, 9]]})
+    preprocess = Preprocess(resize=64, crop=64)
+    write_masks(manifest, preprocess, tmp_path / "masks.zarr")
+    whole = masks_for(tmp_path / "masks.zarr", manifest.with_columns(split_rows=pl.lit(None)), preprocess)
+    only_last = masks_for(
+        tmp_path / "masks.zarr", manifest.with_columns(split_rows=pl.lit([9], pl.List(pl.Int64))), preprocess
+    )
+    assert whole[0][:, :2].all() and whole[0][:, -2:].all() and whole[0].sum() == 4 * 64
+    assert only_last[0][:, -2:].all() and only_last[0].sum() == 2 * 64

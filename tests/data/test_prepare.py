@@ -10,9 +10,10 @@ from scipy import ndimage
 from adaptor.data import manifest
 from adaptor.data.demo.writers import rle_encode
 from adaptor.data.images import read_grey
-from adaptor.data.manifest import ManifestError, ManifestInfo
+from adaptor.data.manifest import ManifestInfo
 from adaptor.data.prepare import prepare
 from adaptor.data.siim import rle_decode
+from adaptor.errors import ManifestError
 
 
 def test_mimic_keeps_frontal_views_with_cleaned_reports(demo_root: Path) -> None:
@@ -45,7 +46,7 @@ def test_covidx_reads_label_files_and_splits_validation(demo_root: Path) -> None
     assert info.classes == ("normal", "pneumonia", "COVID-19")
     assert set(frame["split"]) == {"train", "val", "test"}
     assert set(frame["labels"].list.first()) <= {0.0, 1.0, 2.0}
-    with pytest.raises(FileNotFoundError, match="version"):
+    with pytest.raises(FileNotFoundError, match=r"train_COVIDx5\.txt \(setting train_list, version '5'\)"):
         prepare("covidx", "covidx", demo_root / "covidx", {"version": "5"})
 
 

@@ -14,9 +14,9 @@ from adaptor.cache.store import open_cache
 from adaptor.data.demo.render import render
 from adaptor.data.demo.writers import _save
 from adaptor.data.images import Preprocess, read_grey
-from adaptor.data.manifest import SampleError
 from adaptor.encoders.embed import EmbedSettings, embed_manifest, embed_part, finalize_cache, init_cache
 from adaptor.encoders.registry import EncoderSpec, LoadedEncoder, load_encoder
+from adaptor.errors import SampleError
 
 
 def _images(root: Path, count: int) -> pl.DataFrame:

@@ -11,10 +11,11 @@ import polars as pl
 import pytest
 import zarr
 
-from adaptor.cache.store import CacheMismatch, open_cache
+from adaptor.cache.store import open_cache
 from adaptor.data import manifest
 from adaptor.data.demo.render import render
 from adaptor.data.demo.writers import _save
+from adaptor.errors import CacheMismatch
 
 REPO = Path(__file__).resolve().parents[2]
 SHARDS = 10

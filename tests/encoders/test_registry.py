@@ -9,7 +9,7 @@ from safetensors.torch import save_file
 
 from adaptor.encoders import registry
 from adaptor.encoders.registry import EncoderSpec, load_encoder, load_state_dict_into
-from adaptor.encoders.weights import WeightsNotFound
+from adaptor.errors import WeightsNotFound
 
 
 def _tiny_timm(tmp_path: Path) -> tuple[Path, torch.nn.Module]:

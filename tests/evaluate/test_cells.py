@@ -65,6 +65,7 @@ def _subsets(tmp_path: Path) -> list[str]:
                 str(tmp_path / "subsets.parquet"),
             ),
             *("--fractions", "0.5", "1.0", "--seeds", "0", "--exclude", str(tmp_path / "rejects.parquet")),
+            *("--prepare-rejects", str(tmp_path / "rejects.parquet")),
         ]
     )
     return ["--subsets", str(tmp_path / "subsets.parquet"), "--fraction", "1.0", "--seed", "0"]

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from adaptor.cache.store import CacheMismatch, Layout, open_cache, write_all
+from adaptor.cache.store import Layout, open_cache, write_all
+from adaptor.errors import CacheMismatch
 from adaptor.evaluate.features import write_adaptor_features
 from adaptor.model.adaptor import Adaptor, AdaptorConfig
 

@@ -53,3 +53,38 @@ def test_binary_head_is_deterministic() -> None:
     assert np.array_equal(runs[0]["test_scores"], runs[1]["test_scores"])
     assert runs[0]["val_metric"] == runs[1]["val_metric"]
     assert classification_metrics("binary", test[1], runs[0]["test_scores"], ("p",))["auroc"] > 0.9
+
+
+def test_ignored_labels_add_nothing_to_the_loss_or_the_metric() -> None:
+    """CheXpert's ``uncertain: ignore``: a NaN label is masked out of training and scoring. Class 0
+    is learnable; class 1's known labels are learnable too, and its ignored ones are adversarial
+    noise that would be learned if they counted (they are flipped before being hidden)."""
+    rng = np.random.default_rng(2)
+
+    def split(n: int) -> tuple[np.ndarray, np.ndarray]:
+        y = rng.integers(0, 2, size=(n, 2)).astype(np.float32)
+        x = rng.normal(size=(n, 16)).astype(np.float32)
+        x[:, :2] += 3.0 * y
+        return x, y
+
+    train, val, test = split(200), split(80), split(100)
+    hidden = rng.random(len(train[1])) < 0.5
+    flipped = train[1].copy()
+    flipped[hidden, 1] = 1 - flipped[hidden, 1]
+    ignored = train[1].copy()
+    ignored[hidden, 1] = np.nan
+    settings = HeadSettings(head="linear", lr=1e-2, max_epochs=40)
+    masked = train_and_test("multilabel", ("a", "b"), (train[0], ignored), val, test, settings, 0)
+    noisy = train_and_test("multilabel", ("a", "b"), (train[0], flipped), val, test, settings, 0)
+    auroc = {
+        name: classification_metrics("multilabel", test[1], run["test_scores"], ("a", "b"))["auroc/b"]
+        for name, run in (("masked", masked), ("noisy", noisy))
+    }
+    assert auroc["masked"] > 0.9 and auroc["masked"] > auroc["noisy"] + 0.05
+    test_with_ignored = test[1].copy()
+    test_with_ignored[:50, 1] = np.nan
+    scores = masked["test_scores"]
+    assert (
+        classification_metrics("multilabel", test_with_ignored, scores, ("a", "b"))["auroc/b"]
+        == (classification_metrics("binary", test[1][50:, 1:], scores[50:, 1:], ("b",))["auroc"])
+    )

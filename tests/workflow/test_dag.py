@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 from itertools import product
@@ -16,16 +17,18 @@ import yaml
 import zarr
 
 from adaptor.cache.store import open_cache
+from adaptor.data.releases import label_files
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = Path(__file__).with_name("tiny.yaml")
+FIXTURES = REPO / "tests" / "fixtures"
+ENV = os.environ | {
+    "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    "PYTHONPATH": str(REPO),
+}
 
 
 def snakemake(workdir: Path, config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = os.environ | {
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        "PYTHONPATH": str(REPO),
-    }
     command = [
         sys.executable,
         "-m",
@@ -40,7 +43,7 @@ def snakemake(workdir: Path, config: Path, *args: str) -> subprocess.CompletedPr
         "2",
         *args,
     ]
-    return subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    return subprocess.run(command, capture_output=True, text=True, env=ENV, check=False)
 
 
 def scheduled(result: subprocess.CompletedProcess[str]) -> dict[str, int]:
@@ -174,8 +177,21 @@ def test_changing_an_image_preprocessing_reruns_only_that_encoders_jobs(
     assert "--modality text" not in result.stdout
 
 
+def repository_root_with_data(tmp_path: Path, config: Path) -> Path:
+    """A folder laid out like the repository root (Snakefile, workflow/, config/ with the demo's
+    config in it), with empty placeholders for the label files ``config``'s datasets need."""
+    for name in ("Snakefile", "workflow", "config"):
+        (tmp_path / name).symlink_to(REPO / name)
+    for entry in yaml.safe_load(config.read_text())["datasets"].values():
+        for path in label_files(entry["reader"], tmp_path / entry["root"], entry).values():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.mkdir() if path.suffix == "" else path.touch()
+    return tmp_path
+
+
 def test_the_papers_sweep_embeds_each_encoder_once_per_dataset(tmp_path: Path) -> None:
-    result = snakemake(tmp_path, REPO / "config/paper.yaml", "-n")
+    paper = REPO / "config/paper.yaml"
+    result = snakemake(repository_root_with_data(tmp_path, paper), paper, "-n")
     jobs = scheduled(result)
     # MIMIC: 3 image + 5 text encoders; RSNA, COVIDx, CheXpert, SIIM: the 3 image encoders and
     # their random floors. 4 parts each.
@@ -188,8 +204,72 @@ def test_the_papers_sweep_embeds_each_encoder_once_per_dataset(tmp_path: Path) -
     assert "resources: tmpdir=/tmp, gpu=1, nvidia_gpu=1" in result.stdout
 
 
+def _settings(commands: str, command: str) -> list[dict]:
+    """The --settings JSON of every printed ``python -m adaptor <command>`` line."""
+    found = []
+    for line in commands.splitlines():
+        words = shlex.split(line) if f"python -m adaptor {command} " in line else []
+        if words:
+            found.append(json.loads(words[words.index("--settings") + 1]))
+    return found
+
+
+def test_the_paper_config_from_the_repository_root_is_the_papers_recipe(tmp_path: Path) -> None:
+    """``snakemake -n -p --configfile config/paper.yaml`` as a user types it at the repository
+    root, where config/demo.yaml sits too: nothing of the demo's recipe may leak in."""
+    root = repository_root_with_data(tmp_path, REPO / "config/paper.yaml")
+    command = [sys.executable, "-m", "snakemake", "-n", "-p", "--configfile", "config/paper.yaml"]
+    result = subprocess.run(command, cwd=root, capture_output=True, text=True, env=ENV, check=False)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    pretrain = _settings(result.stdout, "pretrain")
+    assert len(pretrain) == 15
+    recipe = {"epochs": 50, "batch_size": 1024, "lr": 2e-5, "patience": 10, "weight_decay": 0.01}
+    assert all(settings.items() >= recipe.items() for settings in pretrain)
+    decoders = _settings(result.stdout, "segment")
+    reference = {"channels": [768, 512, 256, 128, 64], "batch_size": 4, "max_epochs": 100, "patience": 10}
+    assert decoders and all(settings.items() >= reference.items() for settings in decoders)
+    demo = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "-p"], cwd=root, capture_output=True, text=True, env=ENV
+    )
+    assert {"epochs": 30, "batch_size": 256}.items() <= _settings(demo.stdout, "pretrain")[0].items()
+
+
+def test_a_dry_run_names_missing_label_files(tmp_path: Path) -> None:
+    for name in ("Snakefile", "workflow", "config"):
+        (tmp_path / name).symlink_to(REPO / name)
+    command = [sys.executable, "-m", "snakemake", "-n", "--configfile", "config/paper.yaml"]
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, env=ENV, check=False)
+    assert result.returncode != 0
+    assert "Missing input files for rule prepare" in result.stdout + result.stderr
+    assert "data/mimic-cxr-jpg/mimic-cxr-2.0.0-metadata.csv.gz" in result.stdout + result.stderr
+
+
+def test_an_edited_label_file_reruns_prepare(tmp_path: Path) -> None:
+    config = yaml.safe_load(TINY.read_text())
+    (tmp_path / "rsna").symlink_to(FIXTURES / "rsna")
+    labels = tmp_path / "labels" / "stage_2_train_labels.csv"
+    labels.parent.mkdir()
+    labels.write_text((FIXTURES / "rsna" / "stage_2_train_labels.csv").read_text())
+    config["datasets"]["rsna"] = {
+        "reader": "rsna",
+        "root": ".",
+        "labels": "labels/stage_2_train_labels.csv",
+        "images": "rsna/stage_2_train_images",
+    }
+    real = tmp_path / "real.yaml"
+    real.write_text(yaml.safe_dump(config))
+    manifest = "results/manifests/rsna.parquet"
+    assert snakemake(tmp_path, real, manifest).returncode == 0
+    assert scheduled(snakemake(tmp_path, real, "-n", manifest)) == {}
+    os.utime(labels)  # touched, not edited: Snakemake's checksum of the input says nothing changed
+    assert scheduled(snakemake(tmp_path, real, "-n", manifest)) == {}
+    with open(labels, "a") as handle:
+        handle.write("00aecb01-a116-45a2-956c-08d2fa55433f,600.0,300.0,90.0,120.0,1\n")  # a second box
+    assert scheduled(snakemake(tmp_path, real, "-n", manifest)) == {"prepare": 1}
+
+
 def test_the_demo_fans_out_one_job_per_cell(tmp_path: Path) -> None:
-    jobs = scheduled(snakemake(tmp_path, REPO / "config/config.yaml", "-n"))
+    jobs = scheduled(snakemake(tmp_path, REPO / "config/demo.yaml", "-n"))
     # (dataset, method, fraction, seed): 3 datasets x 3 methods x 3 fractions x 3 seeds, and
     # SIIM + RSNA boxes for segmentation; zero-shot once per dataset for the Adaptor
     assert jobs["evaluate_classification"] == 81 and jobs["subsets"] == 3 + 2 + 3  # per (dataset, task)
@@ -220,7 +300,7 @@ def test_bad_config_names_the_key(tmp_path: Path) -> None:
 
 
 def test_the_mgca_protocol_draws_mgcas_split_per_task(tmp_path: Path) -> None:
-    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    config = yaml.safe_load((REPO / "config/demo.yaml").read_text())
     config["evaluate"]["protocol"] = "mgca"
     mgca = tmp_path / "mgca.yaml"
     mgca.write_text(yaml.safe_dump(config))

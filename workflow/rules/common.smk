@@ -1,9 +1,14 @@
 import json
 import re
 import shlex
+import sys
 from itertools import product
 
 from snakemake.utils import validate
+
+# The package's release table is standard library only: importable even where it is not installed.
+sys.path.insert(0, workflow.basedir)
+from adaptor.data.releases import SettingsError, label_files, settings_for
 
 validate(config, "../../config/schema.yaml")
 
@@ -40,6 +45,11 @@ if "random" in EVALUATE["methods"]:
 def check_config():
     """Cross-references JSON Schema cannot express; each message names the key."""
     problems = []
+    for name, entry in DATASETS.items():
+        try:
+            settings_for(entry["reader"], entry)
+        except SettingsError as error:
+            problems.append(f"datasets.{name}: {error}")
     if PRETRAIN["dataset"] not in DATASETS:
         problems.append(f"pretrain.dataset: {PRETRAIN['dataset']!r} is not in datasets")
     for name in PRETRAIN["image_encoders"]:
@@ -57,13 +67,14 @@ def check_config():
     }
     for name in sorted(evaluated - set(DATASETS)):
         problems.append(f"evaluate: dataset {name!r} is not in datasets")
-    if EVALUATE["protocol"] == "mgca":
+    if EVALUATE["protocol"] != "strict":
         trained = {*CLASSIFICATION["datasets"], *SEGMENTATION["datasets"]}
         for name in sorted(trained & set(DATASETS)):
             if DATASETS[name]["reader"] not in MGCA_SPLIT_READERS:
                 problems.append(
-                    f"evaluate.protocol: mgca reproduces MGCA's splits for readers {MGCA_SPLIT_READERS};"
-                    f" training; dataset {name!r} (reader {DATASETS[name]['reader']}) has none"
+                    f"evaluate.protocol: {EVALUATE['protocol']} reproduces MGCA's training splits for"
+                    f" readers {MGCA_SPLIT_READERS}; dataset {name!r} (reader"
+                    f" {DATASETS[name]['reader']}) has none"
                 )
     for name in EMBED["tokens"]:
         if name not in DATASETS:
@@ -133,10 +144,13 @@ def fraction_label(fraction):
     return str(float(fraction))
 
 
-def get_demo_input(wildcards):
-    """Demo datasets are rendered by a rule; real ones are read where the config points."""
+def get_dataset_files(wildcards):
+    """A demo dataset is the folder its rule renders; a real one, the label files (and report
+    archive) its reader needs, so a dry run names a missing one and an edited one reruns prepare."""
     entry = DATASETS[wildcards.dataset]
-    return [entry["root"]] if entry.get("demo") else []
+    if entry["demo"]:
+        return [entry["root"]]
+    return [str(path) for path in label_files(entry["reader"], entry["root"], entry).values()]
 
 
 def dataset_settings(wildcards):

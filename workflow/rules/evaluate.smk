@@ -1,6 +1,7 @@
 rule subsets:
     input:
         manifest="results/manifests/{dataset}.parquet",
+        prepare_rejects="results/manifests/{dataset}.rejects.parquet",
         exclude=get_embed_rejects,
     output:
         "results/subsets/{dataset}/{task}.parquet",
@@ -15,6 +16,7 @@ rule subsets:
         reader=lambda wildcards: DATASETS[wildcards.dataset]["reader"],
     shell:
         "python -m adaptor subsets --manifest {input.manifest} --exclude {input.exclude}"
+        " --prepare-rejects {input.prepare_rejects}"
         " --fractions {params.fractions} --seeds {params.seeds} --protocol {params.protocol}"
         " --task {wildcards.task} --reader {params.reader} --out {output} > {log} 2>&1"
 

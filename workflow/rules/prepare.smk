@@ -21,7 +21,7 @@ rule demo_data:
 
 rule prepare:
     input:
-        get_demo_input,
+        get_dataset_files,
     output:
         manifest="results/manifests/{dataset}.parquet",
         rejects="results/manifests/{dataset}.rejects.parquet",
@@ -31,9 +31,11 @@ rule prepare:
         "results/benchmarks/prepare/{dataset}.tsv"
     conda:
         "../../envs/adaptor.yaml"
+    threads: 4
     params:
         settings=dataset_settings,
         on_error=config["on_error"],
     shell:
         "python -m adaptor prepare --dataset {wildcards.dataset} --settings {params.settings}"
-        " --on-error {params.on_error} --out {output.manifest} --rejects {output.rejects} > {log} 2>&1"
+        " --on-error {params.on_error} --workers {threads} --out {output.manifest}"
+        " --rejects {output.rejects} > {log} 2>&1"

@@ -1,0 +1,44 @@
+"""Errors a command reports as one line that names the file, key or sample and what to do.
+
+In a module of their own, standard library only, so that the command line catches them without
+importing the heavy modules that raise them (every job would otherwise pay for torch's import).
+"""
+
+
+class ConfigError(ValueError):
+    """A config file that is missing, not YAML, or against the schema; the message names it."""
+
+
+class SettingsError(ValueError):
+    """A dataset setting that the reader does not know or cannot use; the message names the key."""
+
+
+class ManifestError(ValueError):
+    """Raised for input that cannot be read; the message names the file and the row."""
+
+
+class SampleError(ManifestError):
+    """A sample that cannot be embedded while ``on_error`` is ``fail``; names the sample and file."""
+
+
+class ImageError(ValueError):
+    """An image that cannot be decoded; the message names the file."""
+
+
+class CacheMismatch(ValueError):
+    """A cache was built from different inputs than the ones now asked for, or is unfinished."""
+
+
+class WeightsNotFound(FileNotFoundError):
+    """The configured weights cannot be found; the message says which encoder and how to fix it."""
+
+
+REPORTED = (
+    FileNotFoundError,
+    ConfigError,
+    SettingsError,
+    ManifestError,
+    ImageError,
+    CacheMismatch,
+    WeightsNotFound,
+)
