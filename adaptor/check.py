@@ -61,25 +61,24 @@ def _sizes(splits: dict[str, list[str]]) -> dict[str, int]:
 def split_sizes(
     frame: pl.DataFrame, reader: str, task: str, absent: pl.DataFrame
 ) -> list[tuple[str, str, dict[str, int] | str]]:
-    """(task, protocol, {split: samples}) for every protocol, or why the protocol has no split."""
-    own = _sizes(own_splits(frame))
+    """(task, protocol, {split: samples}) for every protocol, or why the protocol has no split.
+    Zero-shot trains nothing and scores the test split alone."""
     if task == "pretrain":
-        return [(task, "official", own)]
+        return [(task, "official", _sizes(own_splits(frame)))]
     results: list[tuple[str, str, dict[str, int] | str]] = []
     for protocol in PROTOCOLS:
-        if protocol == "strict":
-            sizes = own if task != "zeroshot" else {"train": 0, "val": 0, "test": own["test"]}
-            results.append((task, protocol, sizes))
-            continue
         try:
-            splits, _ = mgca_splits(frame, reader, task, protocol, absent)
+            splits = (
+                own_splits(frame)
+                if protocol == "strict"
+                else mgca_splits(frame, reader, task, protocol, absent)[0]
+            )
         except ValueError as error:
             results.append((task, protocol, str(error).split(": ", 1)[-1]))
             continue
-        gone = set(absent["id"].to_list())
-        results.append(
-            (task, protocol, _sizes({k: [i for i in v if i not in gone] for k, v in splits.items()}))
-        )
+        gone = set(absent["id"].to_list()) if protocol != "strict" else set()
+        sizes = _sizes({name: [i for i in ids if i not in gone] for name, ids in splits.items()})
+        results.append((task, protocol, sizes | ({"train": 0, "val": 0} if task == "zeroshot" else {})))
     return results
 
 
