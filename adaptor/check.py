@@ -32,10 +32,9 @@ class DatasetCheck:
     problems: list[str] = field(default_factory=list)
     census: dict[str, int] = field(default_factory=dict)
     samples: int = 0
-    rejected: list[tuple[str, str, int]] = field(default_factory=list)  # (kind, reason, count)
-    splits: list[tuple[str, str, dict[str, int] | str]] = field(
-        default_factory=list
-    )  # (task, protocol, sizes)
+    # (kind, reason, count) and (task, protocol, {split: samples} or why there is no split)
+    rejected: list[tuple[str, str, int]] = field(default_factory=list)
+    splits: list[tuple[str, str, dict[str, int] | str]] = field(default_factory=list)
 
     @property
     def missing_images(self) -> int:

@@ -92,11 +92,11 @@ def settings_for(reader: str, settings: Mapping[str, object]) -> dict[str, objec
 
 def label_files(reader: str, root: str | Path, settings: Mapping[str, object]) -> dict[str, Path]:
     """The files a reader cannot work without (label lists, metadata, the reports), by the setting
-    that names each."""
+    that names each (CheXpert: its two CSVs in the ``folder``)."""
     root, chosen = Path(root), settings_for(reader, settings)
     if reader == "chexpert":
         folder = root / str(chosen["folder"])
-        return {"folder (train)": folder / "train.csv", "folder (valid)": folder / "valid.csv"}
+        return {"train": folder / "train.csv", "valid": folder / "valid.csv"}
     keys = {"mimic": ("metadata", "split_file", "reports"), "covidx": ("train_list", "test_list")}
     return {key: root / str(chosen[key]) for key in keys.get(reader, ("labels",))}
 
@@ -105,7 +105,7 @@ def missing_label_files(reader: str, root: str | Path, settings: Mapping[str, ob
     """Which required files are absent, each with the setting that names it."""
     version = f", version {settings_for(reader, settings)['version']!r}" if reader == "covidx" else ""
     return [
-        f"{path} (setting {key}{version})"
+        f"{path} (setting {'folder' if reader == 'chexpert' else key}{version})"
         for key, path in label_files(reader, root, settings).items()
         if not path.exists()
     ]

@@ -76,7 +76,7 @@ def test_the_full_size_release_folder_is_a_setting(real_layout: Callable[[str], 
         text = (small / name).read_text().replace("CheXpert-v1.0-small/", "CheXpert-v1.0/")
         (small / name).write_text(text)
     shutil.move(small, root / "CheXpert-v1.0")
-    with pytest.raises(FileNotFoundError, match=r"CheXpert-v1.0-small/train.csv"):
+    with pytest.raises(FileNotFoundError, match=r"CheXpert-v1\.0-small/train\.csv \(setting folder\)"):
         prepare("chexpert", "chexpert", root, {})
     frame, _, _ = prepare("chexpert", "chexpert", root, {"folder": "CheXpert-v1.0"})
     assert len(frame) == 13 and frame["id"].str.starts_with("CheXpert-v1.0/").all()
