@@ -55,12 +55,7 @@ def read(
     census: dict[str, int] = {}
     binary = 0
     for split in ("train", "test"):
-        label_file = lists[f"{split}_list"]
-        if not label_file.exists():
-            raise FileNotFoundError(
-                f"{label_file}: COVIDx label file is missing (dataset version {chosen['version']!r};"
-                f" set datasets.<name>.version or {split}_list)"
-            )
+        label_file = lists[f"{split}_list"]  # present: prepare checks the label files first
         images = root / str(chosen[f"{split}_images"])
         lines = label_file.read_text().splitlines()
         census[f"{split} rows"] = sum(1 for line in lines if line.strip())
