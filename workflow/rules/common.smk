@@ -146,11 +146,15 @@ def fraction_label(fraction):
 
 def get_dataset_files(wildcards):
     """A demo dataset is the folder its rule renders; a real one, the label files (and report
-    archive) its reader needs, so a dry run names a missing one and an edited one reruns prepare."""
+    archive) its reader needs, so a dry run names a missing one and an edited one reruns prepare.
+    """
     entry = DATASETS[wildcards.dataset]
     if entry["demo"]:
         return [entry["root"]]
-    return [str(path) for path in label_files(entry["reader"], entry["root"], entry).values()]
+    return [
+        str(path)
+        for path in label_files(entry["reader"], entry["root"], entry).values()
+    ]
 
 
 def dataset_settings(wildcards):
