@@ -12,13 +12,11 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from adaptor.data import manifest
-from adaptor.data.prepare import read_dataset
+from adaptor.data.prepare import MISSING_IMAGE, read_dataset
 from adaptor.data.releases import PUBLISHED, release
 from adaptor.errors import ManifestError, SettingsError
 from adaptor.evaluate.fractions import PROTOCOLS
 from adaptor.evaluate.splits import SPLITS, absent_units, mgca_splits, own_splits
-
-MISSING_IMAGE = "image file is missing"
 
 
 @dataclass

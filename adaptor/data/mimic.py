@@ -79,11 +79,11 @@ def _parallel_reports(
     chunks = [relative[i : i + CHUNK] for i in range(0, len(relative), CHUNK)]
     read = partial(read_reports, source, fallback=fallback)
     if workers <= 1 or len(chunks) <= 1:
-        results = chain.from_iterable(map(read, chunks))
-        return list(progress(results, len(relative), "reports", "reports"))
+        return list(progress(chain.from_iterable(map(read, chunks)), len(relative), "reports", "reports"))
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-        results = chain.from_iterable(pool.map(read, chunks))
-        return list(progress(results, len(relative), "reports", "reports"))
+        return list(
+            progress(chain.from_iterable(pool.map(read, chunks)), len(relative), "reports", "reports")
+        )
 
 
 def read(

@@ -15,6 +15,7 @@ from adaptor.data.releases import missing_label_files
 from adaptor.errors import ManifestError
 
 Reader = Callable[[Path, dict, Rejects, int], tuple[list[dict[str, object]], ManifestInfo]]
+MISSING_IMAGE = "image file is missing"
 READERS: dict[str, Reader] = {
     "mimic": mimic.read,
     "rsna": rsna.read,
@@ -48,7 +49,7 @@ def read_dataset(
             kept.append(record)
         else:
             rows = record.get("rows")  # the label-file lines naming it, which MGCA's splits count
-            rejects.add(record["path"], None, str(record["id"]), "image file is missing", rows=rows)  # type: ignore[arg-type]
+            rejects.add(record["path"], None, str(record["id"]), MISSING_IMAGE, rows=rows)  # type: ignore[arg-type]
     return kept, ManifestInfo(name, info.task, info.classes, info.census), rejects
 
 

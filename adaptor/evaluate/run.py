@@ -78,7 +78,6 @@ def draw_subsets(
     else:
         splits, partial = mgca_splits(manifest, reader, task, protocol, absent)
         gone |= set(absent["id"].to_list()) if absent is not None else set()
-    labels = dict(zip(manifest["id"].to_list(), _labels(manifest), strict=True))
     ids = np.asarray(splits["train"], dtype=object)
     if task == "zeroshot":
         draws = {}
@@ -89,6 +88,7 @@ def draw_subsets(
     elif task == "classification":
         draws = dict.fromkeys(seeds, draw_mgca(len(ids), fractions))
     else:
+        labels = dict(zip(manifest["id"].to_list(), _labels(manifest), strict=True))
         if reader in BALANCED:
             ids = np.asarray([i for i in ids if i in labels], dtype=object)
         positive = np.asarray([i in labels and labels[i][0] > 0 for i in ids], dtype=bool)
