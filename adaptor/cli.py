@@ -181,6 +181,19 @@ def cmd_features(args: argparse.Namespace) -> None:
     log.info("%s: %d samples%s", args.out, len(source.ids), " with patch tokens" if tokens else "")
 
 
+def cmd_cache_verify(args: argparse.Namespace) -> None:
+    from adaptor.cache.store import verify
+
+    damaged = 0
+    for path in args.paths:
+        problems = verify(path)
+        damaged += bool(problems)
+        print("\n".join(problems) if problems else f"{path}: whole")
+    if damaged:
+        log.error("%d of %d caches damaged; delete each and rerun its embed jobs", damaged, len(args.paths))
+        sys.exit(1)
+
+
 def cmd_masks(args: argparse.Namespace) -> None:
     from adaptor.data import manifest
     from adaptor.data.images import Preprocess
@@ -291,11 +304,13 @@ def cmd_zeroshot(args: argparse.Namespace) -> None:
 
     from adaptor.encoders.registry import EncoderSpec, load_encoder
     from adaptor.evaluate.run import split_ids
-    from adaptor.evaluate.zeroshot import zeroshot_cell
+    from adaptor.evaluate.zeroshot import same_text_encoder, zeroshot_cell
     from adaptor.train.pretrain import load_adaptor
 
     frame, info, features, prompts, columns = _cell_inputs(args)
     encoder = load_encoder(EncoderSpec.from_config(args.text_encoder, "text", json.loads(args.text_spec)))
+    pretraining = json.loads((Path(args.adaptor_dir) / "metrics.json").read_text())
+    same_text_encoder(encoder, pretraining["text_encoder_identity"], args.adaptor_dir)
     model = load_adaptor(args.adaptor_dir)
     subsets = pl.read_parquet(args.subsets)
     test = frame.filter(pl.col("id").is_in(split_ids(subsets, "test")))
@@ -437,6 +452,14 @@ def parser() -> argparse.ArgumentParser:
     subsets.add_argument("--out", required=True)
     subsets.set_defaults(run=cmd_subsets)
 
+    cache = sub.add_parser("cache", help="inspect embedding caches")
+    cache_commands = cache.add_subparsers(dest="cache_command", required=True)
+    verify = cache_commands.add_parser(
+        "verify", help="read every shard of each cache; name missing or corrupt files and their rows"
+    )
+    verify.add_argument("paths", nargs="+", help="cache folders, e.g. results/cache/rsna/image/<name>.zarr")
+    verify.set_defaults(run=cmd_cache_verify)
+
     masks = sub.add_parser("masks", help="rasterise a dataset's masks / boxes in an encoder's geometry")
     masks.add_argument("--manifest", required=True)
     masks.add_argument("--image-spec", required=True, help="JSON: the image encoder's config entry")
@@ -497,12 +520,19 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parser().parse_args(argv)
-    from adaptor.errors import REPORTED
+    from adaptor.errors import REPORTED, storage_problem
 
     try:
         args.run(args)
     except REPORTED as error:
         log.error("%s", error)
+        sys.exit(1)
+    except OSError as error:
+        outputs = [str(v) for k in ("out", "out_dir", "rejects", "report") if (v := getattr(args, k, None))]
+        problem = storage_problem(error, outputs)
+        if problem is None:
+            raise
+        log.error("%s", problem)
         sys.exit(1)
 
 

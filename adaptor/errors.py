@@ -4,6 +4,8 @@ In a module of their own, standard library only, so that the command line catche
 importing the heavy modules that raise them (every job would otherwise pay for torch's import).
 """
 
+import errno
+
 
 class ConfigError(ValueError):
     """A config file that is missing, not YAML, or against the schema; the message names it."""
@@ -29,6 +31,10 @@ class CacheMismatch(ValueError):
     """A cache was built from different inputs than the ones now asked for, or is unfinished."""
 
 
+class CacheDamaged(ValueError):
+    """Cache files deleted or corrupted after they were written; the message names files and rows."""
+
+
 class WeightsNotFound(FileNotFoundError):
     """The configured weights cannot be found; the message says which encoder and how to fix it."""
 
@@ -40,5 +46,23 @@ REPORTED = (
     ManifestError,
     ImageError,
     CacheMismatch,
+    CacheDamaged,
     WeightsNotFound,
 )
+
+# Writes that fail because of the storage, not the data: a full disk or quota, a file-size limit,
+# a read-only file system.
+STORAGE_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS}
+
+
+def storage_problem(error: OSError, outputs: list[str]) -> str | None:
+    """One sentence for a write the storage refused, or None for any other OS error. ``outputs``:
+    the files the command writes, named when the error does not say which one failed."""
+    if error.errno not in STORAGE_ERRNOS:
+        return None
+    where = error.filename or f"its outputs ({', '.join(outputs) or 'unknown'})"
+    return (
+        f"cannot write {where}: {error.strerror} (errno {error.errno}). Free space, raise the quota or "
+        "file-size limit, or point the results elsewhere, then rerun: the job's partial outputs are "
+        "removed, and finished jobs are kept."
+    )

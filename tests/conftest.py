@@ -3,9 +3,11 @@ demo datasets written once per session by the demo generator."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +20,13 @@ from adaptor.data.demo.writers import WRITERS
 
 TINY = {"mimic": 30, "rsna": 40, "covidx": 40, "chexpert": 40, "siim": 24}
 FIXTURES = Path(__file__).with_name("fixtures")
+REPO = Path(__file__).resolve().parents[1]
+TINY_CONFIG = REPO / "tests" / "workflow" / "tiny.yaml"
+# Snakemake's jobs find this interpreter's packages and this checkout's code.
+WORKFLOW_ENV = os.environ | {
+    "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    "PYTHONPATH": str(REPO),
+}
 
 
 @pytest.fixture
@@ -71,3 +80,58 @@ def kill_when(process: subprocess.Popen, reached: Callable[[], bool], timeout: f
 def kill_when_fixture() -> Callable[[subprocess.Popen, Callable[[], bool]], None]:
     """A real kill at an arbitrary moment, for the resume tests."""
     return kill_when
+
+
+def run_snakemake(workdir: Path, config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """This checkout's Snakefile on ``config``, in ``workdir``, on 2 cores."""
+    command = [
+        *(sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")),
+        *("--directory", str(workdir), "--configfile", str(config), "--cores", "2", *args),
+    ]
+    return subprocess.run(command, capture_output=True, text=True, env=WORKFLOW_ENV, check=False)
+
+
+def scheduled_jobs(result: subprocess.CompletedProcess[str]) -> dict[str, int]:
+    """Rule -> job count from a dry run's job stats table."""
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    if "Nothing to be done" in result.stdout:
+        return {}
+    lines = result.stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("Job stats"))
+    counts = {}
+    for line in lines[start + 3 :]:
+        parts = line.split()
+        if len(parts) != 2 or parts[0] == "total":
+            break
+        counts[parts[0]] = int(parts[1])
+    return counts
+
+
+@pytest.fixture(scope="session")
+def snakemake() -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run the workflow: ``snakemake(workdir, config, *arguments)``."""
+    return run_snakemake
+
+
+@pytest.fixture(scope="session")
+def scheduled() -> Callable[[subprocess.CompletedProcess[str]], dict[str, int]]:
+    """Rule -> job count of a dry run: ``scheduled(snakemake(workdir, config, "-n"))``."""
+    return scheduled_jobs
+
+
+@pytest.fixture(scope="session")
+def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The workflow run to the end on ``tests/workflow/tiny.yaml``, once per session. Read it; a
+    test that changes it works on a copy."""
+    workdir = tmp_path_factory.mktemp("workflow")
+    # One thread a job, so that two jobs share the 2 cores: a tiny job's time is mostly imports.
+    one_thread = [f"{rule}=1" for rule in ("embed_part", "pretrain", "adaptor_features", "prepare")]
+    result = run_snakemake(workdir, TINY_CONFIG, "--set-threads", *one_thread)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return workdir
+
+
+@pytest.fixture(scope="session")
+def workflow_env() -> dict[str, str]:
+    """The environment to run ``python -m snakemake`` in by hand (another working directory)."""
+    return WORKFLOW_ENV

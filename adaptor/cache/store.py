@@ -12,6 +12,11 @@ Every per-sample array is split along samples into shards of the same size, so o
 is one file, written whole (partial writes into a shard are read-modify-write and many times slower),
 and the parts of a fanned-out embedding write disjoint files of one pre-created group. A job killed
 mid-shard leaves that shard's ``done`` unset; a rerun writes it again from the start.
+
+Every chunk carries a CRC32C checksum (Zarr's ``crc32c`` codec, inside the shard; the shard index has
+its own) and every shard file is written even when its values are all zero, so a flipped byte or a
+deleted file is an error naming the file and its rows, never a silently different or zero value.
+``verify`` checks a whole cache (``python -m adaptor cache verify PATH``).
 """
 
 from __future__ import annotations
@@ -32,10 +37,12 @@ import numpy as np
 import zarr
 import zarr.codecs
 
-from adaptor.errors import CacheMismatch
+from adaptor.errors import CacheDamaged, CacheMismatch
 
 MAX_CHUNK_BYTES = 16 << 20
 MAX_SHARD_BYTES = 512 << 20
+FORMAT = 2  # 2: checksummed chunks, every shard file written
+PER_SAMPLE = ("embeddings", "tokens", "token_mask", "reasons")
 
 
 def ids_sha256(ids: list[str] | np.ndarray) -> str:
@@ -88,12 +95,15 @@ def part_shards(n_shards: int, part: int, parts: int) -> range:
     return range(part * n_shards // parts, (part + 1) * n_shards // parts)
 
 
-def _compressors(name: str | None) -> Any:
-    if name is None:
-        return None
-    if name == "zstd":
-        return zarr.codecs.ZstdCodec(level=3)
-    raise ValueError(f"unknown compression {name!r} (null or zstd)")
+def _compressors(name: str | None) -> list[Any]:
+    """The chunk codecs after serialisation: the compression asked for, then a checksum."""
+    if name not in (None, "zstd"):
+        raise ValueError(f"unknown compression {name!r} (null or zstd)")
+    return [*([zarr.codecs.ZstdCodec(level=3)] if name == "zstd" else []), zarr.codecs.Crc32cCodec()]
+
+
+WRITE_EVERY_CHUNK = {"write_empty_chunks": True}  # a missing file is then always damage
+REBUILD = "delete the cache folder and rerun (its embed jobs and their dependants run again)"
 
 
 def create(
@@ -128,7 +138,13 @@ def create(
         per_sample("tokens", layout.token_shape, layout.dtype)
         if layout.token_mask:
             per_sample("token_mask", layout.token_shape[:1], "bool")
-    group.create_array("reasons", shape=(n,), dtype=str, chunks=(shard,))
+    group.create_array(
+        "reasons",
+        shape=(n,),
+        dtype=str,
+        chunks=(shard,),
+        compressors=_compressors(None),
+    )
     n_shards = len(shard_bounds(n, shard))
     group.create_array("done", shape=(n_shards,), dtype=bool, chunks=(1,), fill_value=False)
     group.attrs.update(
@@ -138,6 +154,7 @@ def create(
             "ids_sha256": ids_sha256(ids),
             "layout": asdict(layout) | {"shard_rows": shard, "chunk_rows": chunk},
             "complete": False,
+            "format": FORMAT,
         }
         | (extra_attrs or {})
     )
@@ -169,13 +186,15 @@ def pending(group: zarr.Group, shards: range) -> list[int]:
 
 
 def write_shard(group: zarr.Group, shard: int, arrays: dict[str, np.ndarray]) -> None:
-    """Write one whole shard of every per-sample array, then mark it done."""
+    """Write one whole shard of every per-sample array (``reasons`` defaults to all accepted), then
+    mark it done."""
     start = shard * shard_rows(group)
     stop = min(start + shard_rows(group), group["ids"].shape[0])
+    arrays = {"reasons": np.full(stop - start, "", dtype=str)} | arrays
     for name, values in arrays.items():
         if len(values) != stop - start:
             raise ValueError(f"shard {shard} of {name} needs {stop - start} rows, got {len(values)}")
-        target = group[name]
+        target = group[name].with_config(WRITE_EVERY_CHUNK)  # the config is not stored with the array
         target[start:stop] = values.astype(target.dtype, copy=False)
     group["done"][shard] = True
 
@@ -212,6 +231,69 @@ class ShardWriter:
         self.thread.join()
         if self.error is not None:
             raise self.error
+
+
+def _shard_file(path: Path, array: zarr.Array, shard: int) -> Path:
+    """The file holding shard ``shard`` of a per-sample array (its first chunk-grid coordinate)."""
+    return path / array.basename / array.metadata.encode_chunk_key((shard, *[0] * (array.ndim - 1)))
+
+
+def _shards_of(path: Path, group: zarr.Group) -> list[tuple[zarr.Array, int, int, int]]:
+    """(array, shard, first row, stop row) for every shard of every per-sample array."""
+    n, rows = group["ids"].shape[0], shard_rows(group)
+    return [
+        (group[name], shard, start, stop)
+        for name in PER_SAMPLE
+        if name in group
+        for shard, (start, stop) in enumerate(shard_bounds(n, rows))
+    ]
+
+
+def _damage(path: Path, array: zarr.Array, shard: int, start: int, stop: int, what: str) -> str:
+    return f"{_shard_file(path, array, shard)}: {array.basename} rows {start}-{stop - 1} {what}"
+
+
+def _missing_shards(path: Path, group: zarr.Group) -> list[str]:
+    return [
+        _damage(path, array, shard, start, stop, "are missing (file deleted)")
+        for array, shard, start, stop in _shards_of(path, group)
+        if not _shard_file(path, array, shard).exists()
+    ]
+
+
+def verify(path: str | Path) -> list[str]:
+    """Every problem of a cache, one line each naming the file and rows: missing or unreadable shard
+    files and checksum mismatches. Reads every byte; an empty list means the cache is whole."""
+    path = Path(path)
+    if not (path / "zarr.json").exists():
+        return [f"{path}: no embedding cache here"]
+    group = zarr.open_group(path, mode="r")
+    if group.attrs.get("format") != FORMAT:
+        return [f"{path}: written by an older adaptor without checksums; {REBUILD}"]
+    problems = _missing_shards(path, group)
+    for array, shard, start, stop in _shards_of(path, group):
+        if _shard_file(path, array, shard).exists():
+            try:
+                array[start:stop]
+            except ValueError as error:
+                problems.append(_damage(path, array, shard, start, stop, f"are corrupt ({error})"))
+    if ids_sha256(group["ids"][:].tolist()) != group.attrs.get("ids_sha256"):
+        problems.append(f"{path}: ids do not match the recorded hash (altered cache)")
+    return problems
+
+
+def read_checked(
+    path: Path, array: zarr.Array, selection: Any = slice(None), rows: np.ndarray | None = None
+) -> np.ndarray:
+    """``array[selection]`` (or the ``rows`` in order, by ``read_rows``), with a checksum failure
+    reported as the damaged shard files and their rows instead of a bare ``ValueError``."""
+    try:
+        return read_rows(array, rows) if rows is not None else array[selection]
+    except ValueError as error:
+        if "checksum" not in str(error):
+            raise
+        damaged = [line for line in verify(path) if f"/{array.basename}/" in line] or [str(error)]
+        raise CacheDamaged("; ".join(damaged[:5]) + f". To rebuild: {REBUILD}.") from error
 
 
 def finalize(path: str | Path) -> dict[str, str]:
@@ -321,9 +403,9 @@ class Cache:
         if "tokens" not in group:
             raise CacheMismatch(f"{self.path}: no token arrays; set embed.tokens for this dataset")
         stored = self.stored_rows[self.rows(wanted)]
-        tokens = read_rows(group["tokens"], stored).astype(np.float32, copy=False)
+        tokens = read_checked(self.path, group["tokens"], rows=stored).astype(np.float32, copy=False)
         if "token_mask" in group:
-            return tokens, read_rows(group["token_mask"], stored)
+            return tokens, read_checked(self.path, group["token_mask"], rows=stored)
         return tokens, np.ones(tokens.shape[:2], dtype=bool)
 
 
@@ -347,6 +429,12 @@ def open_cache(path: str | Path, expected: dict[str, Any] | None = None) -> Cach
     attrs = dict(group.attrs)
     if not attrs.get("complete"):
         raise CacheMismatch(f"{path}: the cache is unfinished (embedding interrupted); rerun its embed rules")
+    if attrs.get("format") != FORMAT:
+        raise CacheMismatch(f"{path}: written by an older adaptor without checksums; {REBUILD}")
+    missing = _missing_shards(path, group)
+    if missing:
+        listed = "; ".join(missing[:5])
+        raise CacheDamaged(f"{listed} ({len(missing)} shard files in all). To rebuild: {REBUILD}.")
     differences = _differences(expected or {}, attrs.get("identity", {}))
     if differences:
         raise CacheMismatch(
@@ -356,12 +444,12 @@ def open_cache(path: str | Path, expected: dict[str, Any] | None = None) -> Cach
     ids = group["ids"][:]
     if ids_sha256(ids.tolist()) != attrs.get("ids_sha256"):
         raise CacheMismatch(f"{path}: ids do not match the recorded hash (altered cache)")
-    reasons = group["reasons"][:]
+    reasons = read_checked(path, group["reasons"])
     kept = np.flatnonzero(reasons == "")
     return Cache(
         path=path,
         ids=ids[kept],
-        embeddings=np.asarray(group["embeddings"][:], dtype=np.float32)[kept],
+        embeddings=np.asarray(read_checked(path, group["embeddings"]), dtype=np.float32)[kept],
         attrs=attrs,
         stored_rows=kept,
         rejected={str(ids[row]): str(reasons[row]) for row in np.flatnonzero(reasons != "")},

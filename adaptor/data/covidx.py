@@ -12,10 +12,11 @@ from pathlib import Path
 import numpy as np
 
 from adaptor.data.manifest import ManifestInfo, Rejects
+from adaptor.data.releases import CLASSES as READER_CLASSES
 from adaptor.data.releases import label_files, settings_for
 from adaptor.errors import SettingsError
 
-CLASSES = ("normal", "pneumonia", "COVID-19")
+CLASSES = READER_CLASSES["covidx"]
 BINARY_CLASSES = ("positive", "negative")  # COVIDx 8B, 9B, CXR-4: COVID-19 or not
 
 

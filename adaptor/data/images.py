@@ -18,12 +18,23 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 NORMALISATIONS = ("imagenet", "minus_one_one", "xrv")
 
 
+# PIL modes of 16-bit and 32-bit grey images (16-bit PNG and TIFF).
+DEEP_MODES = ("I", "I;16", "I;16B", "I;16L", "F")
+
+
+def _min_max_8bit(pixels: np.ndarray) -> np.ndarray:
+    """Stretch the image's own value range to 0..255 (12-bit data stored in 16 bits stays visible)."""
+    low, high = float(pixels.min()), float(pixels.max())
+    return ((pixels - low) / max(high - low, 1e-6) * 255).round().astype(np.uint8)
+
+
 def read_grey(path: str | Path) -> np.ndarray:
     """Decode an image to 8-bit grey.
 
     DICOM pixels go through the file's modality LUT (rescale slope / intercept) and VOI LUT or
     window, as a viewer shows them, before the min-max scaling to 8 bits; MONOCHROME1 is inverted
-    so that bone is bright.
+    so that bone is bright. 16-bit PNGs get the same min-max scaling; 8-bit images are kept as they
+    are.
     """
     path = Path(path)
     try:
@@ -33,9 +44,10 @@ def read_grey(path: str | Path) -> np.ndarray:
             pixels = apply_voi_lut(pixels, dataset).astype(np.float32)
             if dataset.get("PhotometricInterpretation", "MONOCHROME2") == "MONOCHROME1":
                 pixels = pixels.max() - pixels
-            low, high = float(pixels.min()), float(pixels.max())
-            return ((pixels - low) / max(high - low, 1e-6) * 255).round().astype(np.uint8)
+            return _min_max_8bit(pixels)
         with Image.open(path) as image:
+            if image.mode in DEEP_MODES:  # PIL's convert("L") clips these at 255
+                return _min_max_8bit(np.asarray(image, dtype=np.float32))
             return np.asarray(image.convert("L"))
     except FileNotFoundError as error:
         raise ImageError(f"{path}: image file is missing") from error

@@ -20,6 +20,7 @@ from adaptor.cache.store import read_rows
 from adaptor.data.images import Preprocess
 from adaptor.data.siim import rle_decode
 from adaptor.errors import ImageError
+from adaptor.progress import progress
 
 log = logging.getLogger(__name__)
 ROWS_PER_CHUNK = 64
@@ -60,7 +61,7 @@ def to_input_geometry(mask: np.ndarray, preprocess: Preprocess) -> np.ndarray:
 def write_masks(manifest: pl.DataFrame, preprocess: Preprocess, path: str | Path) -> int:
     """Masks [N, crop, crop] for every manifest row whose image can be read; returns how many."""
     ids, masks = [], []
-    for row in manifest.iter_rows(named=True):
+    for row in progress(manifest.iter_rows(named=True), len(manifest), "masks", "samples"):
         try:
             height, width = image_size(row["path"])
         except ImageError as error:  # rejected at embedding too, so no method ever sees this id

@@ -16,6 +16,7 @@ from adaptor.errors import ManifestError
 
 Reader = Callable[[Path, dict, Rejects, int], tuple[list[dict[str, object]], ManifestInfo]]
 MISSING_IMAGE = "image file is missing"
+OUTSIDE_ROOT = "image path leaves the dataset root ('..' or an absolute path in the label file)"
 READERS: dict[str, Reader] = {
     "mimic": mimic.read,
     "rsna": rsna.read,
@@ -29,6 +30,13 @@ def existing(paths: list[str], workers: int = 8) -> list[bool]:
     """Which files exist, checked on threads (a stat waits on the disk, not on Python)."""
     with ThreadPoolExecutor(workers) as pool:
         return list(pool.map(os.path.exists, paths, chunksize=1024))
+
+
+def inside(root: Path, path: str) -> bool:
+    """Whether ``path`` names a file under ``root`` once '..' is resolved (lexically: a dataset may be
+    a tree of symbolic links into other storage)."""
+    base = os.path.normpath(os.path.abspath(root))
+    return os.path.commonpath([base, os.path.normpath(os.path.abspath(path))]) == base
 
 
 def read_dataset(
@@ -45,11 +53,13 @@ def read_dataset(
     records, info = READERS[reader](root, settings, rejects, workers)
     kept = []
     for record, exists in zip(records, existing([str(r["path"]) for r in records]), strict=True):
-        if exists:
+        problem = None if inside(root, str(record["path"])) else OUTSIDE_ROOT
+        problem = problem or (None if exists else MISSING_IMAGE)
+        if problem is None:
             kept.append(record)
         else:
             rows = record.get("rows")  # the label-file lines naming it, which MGCA's splits count
-            rejects.add(record["path"], None, str(record["id"]), MISSING_IMAGE, rows=rows)  # type: ignore[arg-type]
+            rejects.add(record["path"], None, str(record["id"]), problem, rows=rows)  # type: ignore[arg-type]
     return kept, ManifestInfo(name, info.task, info.classes, info.census), rejects
 
 
@@ -61,9 +71,10 @@ def prepare(
     errors = rejects.errors()
     if errors and on_error == "fail":
         first = errors[0]
+        where = f"{first['source']}" + (f" row {first['row']}" if first["row"] is not None else "")
         raise ManifestError(
-            f"dataset {name!r}: {len(errors)} bad sample(s); first: {first['source']}"
-            f" row {first['row']} (id {first['sample_id']}): {first['reason']}."
+            f"dataset {name!r}: {len(errors)} bad sample(s); first: {where}"
+            f" (id {first['sample_id']}): {first['reason']}."
             " Fix the input or set on_error: skip to record them in the rejects table."
         )
     return build(records, info), info, rejects.frame()

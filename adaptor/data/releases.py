@@ -15,6 +15,13 @@ from pathlib import Path
 from adaptor.errors import SettingsError
 
 CHEXPERT_COMPETITION = ("Atelectasis", "Cardiomegaly", "Consolidation", "Edema", "Pleural Effusion")
+# The classes each reader labels (CheXpert's are its ``classes`` setting); MIMIC is pairs only.
+CLASSES: dict[str, tuple[str, ...]] = {
+    "mimic": (),
+    "covidx": ("normal", "pneumonia", "COVID-19"),
+    "rsna": ("Pneumonia",),
+    "siim": ("Pneumothorax",),
+}
 
 # Each reader's settings and their defaults; a dataset's config entry overrides any of them.
 DEFAULTS: dict[str, dict[str, object]] = {
@@ -87,7 +94,20 @@ def settings_for(reader: str, settings: Mapping[str, object]) -> dict[str, objec
     if reader == "covidx":
         for key in ("train_list", "test_list"):
             merged[key] = str(merged[key]).format(version=merged["version"])
+    if "split" in merged:
+        shares = merged["split"]
+        if len(shares) != 3 or min(shares) <= 0 or abs(sum(shares) - 1) > 1e-6:
+            raise SettingsError(
+                f"split {shares}: give three train / val / test shares, each above 0, that sum to 1"
+            )
     return merged
+
+
+def classes(reader: str, settings: Mapping[str, object]) -> tuple[str, ...]:
+    """The classes a dataset is labelled with, as its manifest will name them."""
+    if reader == "chexpert":
+        return tuple(settings_for(reader, settings)["classes"])
+    return CLASSES[reader]
 
 
 def label_files(reader: str, root: str | Path, settings: Mapping[str, object]) -> dict[str, Path]:

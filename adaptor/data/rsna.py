@@ -6,7 +6,7 @@ import csv
 from pathlib import Path
 
 from adaptor.data.manifest import ManifestInfo, Rejects, split_by_group
-from adaptor.data.releases import label_files, settings_for
+from adaptor.data.releases import CLASSES, label_files, settings_for
 from adaptor.errors import ManifestError
 
 COLUMNS = ("patientId", "x", "y", "width", "height", "Target")
@@ -58,4 +58,4 @@ def read(
         for patient, target in targets.items()
     ]
     census = {"label rows": line_count, "patients": len(targets), "positive patients": sum(targets.values())}
-    return records, ManifestInfo("rsna", "binary", ("Pneumonia",), census)
+    return records, ManifestInfo("rsna", "binary", CLASSES["rsna"], census)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from adaptor.data.manifest import ManifestInfo, Rejects, split_by_group
-from adaptor.data.releases import label_files, settings_for
+from adaptor.data.releases import CLASSES, label_files, settings_for
 from adaptor.errors import ManifestError
 
 
@@ -79,4 +79,4 @@ def read(
         "positive images": sum(bool(rles) for rles in masks.values()),
         "DICOM files": len(images),
     }
-    return records, ManifestInfo("siim", "segmentation", ("Pneumothorax",), census)
+    return records, ManifestInfo("siim", "segmentation", CLASSES["siim"], census)

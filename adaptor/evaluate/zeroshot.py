@@ -19,9 +19,26 @@ from adaptor.cache.store import Cache
 from adaptor.data.manifest import ManifestInfo
 from adaptor.encoders.embed import text_shards
 from adaptor.encoders.registry import LoadedEncoder
+from adaptor.errors import CacheMismatch
 from adaptor.evaluate.metrics import auroc, bootstrap, mean_defined
 from adaptor.evaluate.run import result_rows
 from adaptor.model.adaptor import Adaptor
+
+
+def same_text_encoder(encoder: LoadedEncoder, trained_with: dict[str, object], adaptor_dir: str) -> None:
+    """Refuse to embed prompts with other text-encoder weights than the Adaptor was trained on (a hub
+    model whose upstream weights changed since): the prompts would land in another space."""
+    if encoder.identity() != trained_with:
+        changed = sorted(
+            key
+            for key in {*encoder.identity(), *trained_with}
+            if encoder.identity().get(key) != trained_with.get(key)
+        )
+        raise CacheMismatch(
+            f"{adaptor_dir}: trained on text embeddings of other encoder settings or weights than "
+            f"{encoder.spec.name!r} now loads (differs in {changed}). Rebuild its text cache and the "
+            "Adaptor: snakemake --forcerun embed_init (or pin encoders.text revision to the old commit)."
+        )
 
 
 def prompt_embeddings(model: Adaptor, encoder: LoadedEncoder, prompts: list[str]) -> np.ndarray:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections import Counter
 from pathlib import Path
 
 import polars as pl
@@ -40,7 +41,17 @@ def runs(run_files: list[str | Path], columns: dict[str, pl.DataType] = RUN_COLU
     """Concatenate per-job result files; the documented columns come first, with their types."""
     if not run_files:
         return pl.DataFrame(schema=columns)
+    repeated = sorted(name for name, count in Counter(map(str, run_files)).items() if count > 1)
+    if repeated:
+        raise ValueError(f"result files listed more than once (each would count twice): {repeated[:3]}")
     frame = pl.concat([pl.read_parquet(f) for f in run_files], how="diagonal_relaxed")
+    key = [c for c in (*IDENTITY_COLUMNS, "fraction", "seed", "metric") if c in columns]
+    twice = frame.filter(frame.select(key).is_duplicated())
+    if len(twice):
+        raise ValueError(
+            f"{len(twice)} result rows share their (cell, metric) with another, e.g. "
+            f"{twice.select(key).row(0, named=True)}: a mean over them would count a cell twice"
+        )
     frame = frame.with_columns(pl.col(c).cast(t) for c, t in columns.items())
     rest = [c for c in frame.columns if c not in columns]
     order = [

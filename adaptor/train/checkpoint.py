@@ -1,7 +1,11 @@
-"""Resumable training state in safetensors + JSON (no pickles): weights, optimiser, RNG, progress.
+"""Resumable training state in safetensors + JSON (no pickles): weights, optimiser, RNG, progress,
+and the best weights so far.
 
 A checkpoint is committed by atomically replacing ``last.json``, written after the tensors it names,
 so a kill at any moment leaves either the previous checkpoint or the new one, never half of one.
+The best weights live in the checkpoint folder too, because the workflow's output file can be
+deleted under a finished checkpoint (Snakemake removes the outputs of a failed or forced job):
+a resumed run always has the best weights to write out again.
 """
 
 from __future__ import annotations
@@ -23,16 +27,28 @@ def _write_json(path: Path, value: dict[str, Any]) -> None:
     os.replace(temporary, path)
 
 
+def weights_of(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The model's parameters and buffers as contiguous CPU tensors, ready for safetensors."""
+    return {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+
+
 def save(
     folder: Path,
     model: torch.nn.Module,
     optimiser: torch.optim.Optimizer,
     generator: torch.Generator,
     progress: dict[str, Any],
+    improved: bool,
 ) -> None:
-    """Write the state after an epoch and point ``last.json`` at it; older states are removed."""
+    """Write the state after an epoch (and the weights, when they are the best so far) and point
+    ``last.json`` at both; files no longer named are removed."""
     folder.mkdir(parents=True, exist_ok=True)
-    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    previous = json.loads((folder / POINTER).read_text()) if (folder / POINTER).exists() else {}
+    best = previous.get("best")
+    if improved:
+        best = f"best-{progress['epoch']:04d}.safetensors"
+        save_file(weights_of(model), folder / best)
+    tensors = {f"model.{k}": v for k, v in weights_of(model).items()}
     optimiser_state = optimiser.state_dict()
     for index, state in optimiser_state["state"].items():
         for name, value in state.items():
@@ -43,13 +59,23 @@ def save(
         tensors["rng.cuda"] = torch.cuda.get_rng_state()
     name = f"state-{progress['epoch']:04d}.safetensors"
     save_file(tensors, folder / name)
-    _write_json(
-        folder / POINTER,
-        {"tensors": name, "param_groups": optimiser_state["param_groups"], "progress": progress},
-    )
-    for old in folder.glob("state-*.safetensors"):
-        if old.name != name:
+    pointer = {"tensors": name, "best": best, "param_groups": optimiser_state["param_groups"]}
+    _write_json(folder / POINTER, pointer | {"progress": progress})
+    for old in [*folder.glob("state-*.safetensors"), *folder.glob("best-*.safetensors")]:
+        if old.name not in (name, best):
             old.unlink()
+
+
+def best_weights(folder: Path) -> Path:
+    """The best weights named by the last committed checkpoint."""
+    pointer = folder / POINTER
+    best = json.loads(pointer.read_text()).get("best") if pointer.exists() else None
+    if best is None or not (folder / best).exists():
+        raise FileNotFoundError(
+            f"{folder}: the checkpoint holds no best weights (written by an older version, or edited); "
+            "delete the folder to train again from the start"
+        )
+    return folder / best
 
 
 def read_progress(folder: Path) -> dict[str, Any] | None:

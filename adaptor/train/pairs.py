@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import zarr
 
-from adaptor.cache.store import Cache
+from adaptor.cache.store import Cache, read_checked
 
 Batch = tuple[torch.Tensor, ...]
 
@@ -76,6 +76,7 @@ class TokenPairs:
         ram_budget_bytes: int,
         window_rows: int = 4096,
     ) -> None:
+        self.paths = [image.path, text.path]
         self.sources = [
             (zarr.open_group(cache.path, mode="r"), cache.stored_rows[cache.rows(ids)])
             for cache in (image, text)
@@ -116,12 +117,12 @@ class TokenPairs:
     def _load(self, window: range) -> list[torch.Tensor]:
         """Tokens and masks of the window's pairs: one contiguous read per array, then a selection."""
         arrays = []
-        for group, rows in self.sources:
+        for path, (group, rows) in zip(self.paths, self.sources, strict=True):
             wanted = rows[window.start : window.stop]
-            low, high = int(wanted.min()), int(wanted.max()) + 1
-            tokens = group["tokens"][low:high][wanted - low]
+            span = slice(int(wanted.min()), int(wanted.max()) + 1)
+            tokens = read_checked(path, group["tokens"], span)[wanted - span.start]
             mask = (
-                group["token_mask"][low:high][wanted - low]
+                read_checked(path, group["token_mask"], span)[wanted - span.start]
                 if "token_mask" in group
                 else np.ones(tokens.shape[:2], bool)
             )

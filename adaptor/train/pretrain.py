@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
+import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,11 +21,11 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import torch
-from safetensors.torch import save_file
 
 from adaptor.cache.store import Cache, identity_key, usable
 from adaptor.model.adaptor import Adaptor, AdaptorConfig, count_parameters
 from adaptor.model.loss import contrastive_loss
+from adaptor.progress import Progress
 from adaptor.train import checkpoint
 from adaptor.train.distributed import batch_loss, local_slice, rank_and_world
 from adaptor.train.pairs import PooledPairs, TokenPairs
@@ -171,6 +173,7 @@ def pretrain(
             "history": [],
             "stopped": False,
         }
+    steps = Progress(settings.epochs * steps_per_epoch - progress["step"], "pre-training", "steps")
     for epoch in range(progress["epoch"] + 1, settings.epochs):
         if progress["stopped"]:
             break
@@ -189,6 +192,7 @@ def pretrain(
             loss.backward()
             optimiser.step()
             progress["step"] += 1
+            steps.update()
             running, seen = running + loss.item() * len(batch[0]), seen + len(batch[0])
         progress["train_seconds"] += time.perf_counter() - epoch_start
         val_loss = _mean_loss(model, val, settings)
@@ -205,14 +209,15 @@ def pretrain(
         elif epoch - progress["best_epoch"] >= settings.patience:
             progress["stopped"] = True
         if rank == 0:  # every rank computed the same validation loss from the same weights
-            if improved:
-                weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-                save_file(weights, out_dir / WEIGHTS)
-            checkpoint.save(folder, model, optimiser, generator, progress)
+            checkpoint.save(folder, model, optimiser, generator, progress, improved)
         if world > 1:
             torch.distributed.barrier()
+    steps.close()
     if rank > 0:
         return {}
+    temporary = out_dir / f"{WEIGHTS}.tmp"
+    shutil.copyfile(checkpoint.best_weights(folder), temporary)
+    os.replace(temporary, out_dir / WEIGHTS)
     (out_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
     best = load_adaptor(out_dir).to(device)
     retrieval = recall_at_k(*embed_pairs(best, val, settings.batch_size))
@@ -224,6 +229,9 @@ def pretrain(
         + int(text_cache.attrs.get("parameters", 0)),
         "image_cache_key": image_cache.attrs["key"],
         "text_cache_key": text_cache.attrs["key"],
+        "text_encoder_identity": {
+            k: v for k, v in text_cache.attrs["identity"].items() if k != "manifest_ids_sha256"
+        },
         "n_train": len(train),
         "n_val": len(val),
         "epochs_run": len(history),

@@ -13,7 +13,7 @@ import pytest
 from adaptor.data.chexpert import uncertain_values
 from adaptor.data.prepare import prepare
 from adaptor.data.releases import CHEXPERT_COMPETITION
-from adaptor.errors import ManifestError, SettingsError
+from adaptor.errors import SettingsError
 
 ALL_UNCERTAIN = "CheXpert-v1.0-small/train/patient00002/study2/view1_frontal.jpg"  # -1 in all five classes
 BLANK = "CheXpert-v1.0-small/train/patient00001/study1/view1_frontal.jpg"  # blank in all five
@@ -80,12 +80,6 @@ def test_the_full_size_release_folder_is_a_setting(real_layout: Callable[[str], 
         prepare("chexpert", "chexpert", root, {})
     frame, _, _ = prepare("chexpert", "chexpert", root, {"folder": "CheXpert-v1.0"})
     assert len(frame) == 13 and frame["id"].str.starts_with("CheXpert-v1.0/").all()
-
-
-def test_a_class_that_is_not_a_column_is_an_error_naming_it(real_layout: Callable[[str], Path]) -> None:
-    root = real_layout("chexpert")
-    with pytest.raises(ManifestError, match=r"no column\(s\) \['Pleural_Effusion'\]"):
-        prepare("chexpert", "chexpert", root, {"classes": ["Edema", "Pleural_Effusion"]})
 
 
 def test_uncertain_mappings_must_cover_each_class_with_a_known_policy() -> None:

@@ -142,7 +142,7 @@ def test_a_segmentation_cell_end_to_end(tmp_path: Path) -> None:
         ]
     )
     out = tmp_path / "cell.parquet"
-    settings = {"batch_size": 4, "max_epochs": 15, "patience": 15}
+    settings = {"batch_size": 4, "max_epochs": 15, "patience": 15, "channels": [32, 32, 16, 16, 8]}
     cli.main(
         [
             "segment",
@@ -234,6 +234,8 @@ def test_the_zeroshot_command_reads_a_trained_adaptor(tmp_path: Path, tiny_bert:
     images = np.random.default_rng(0).normal(size=(len(labels), 768))
     features = _features(tmp_path, images, {"adaptor_weights_sha256": "x"})
     spec = _text_spec(tiny_bert)
+    trained_with = load_encoder(EncoderSpec.from_config("tiny", "text", spec)).identity()
+    (tmp_path / "adaptor" / "metrics.json").write_text(json.dumps({"text_encoder_identity": trained_with}))
     out = tmp_path / "zeroshot.parquet"
     cli.main(
         [

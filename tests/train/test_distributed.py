@@ -48,9 +48,13 @@ def train() -> None:
              open_cache(root / "txt.zarr"), settings, root / "run")
 
 
+def both() -> None:
+    gradients()
+    train()
+
+
 if __name__ == "__main__":
-    launch(gradients, (), world=2, backend="gloo")
-    launch(train, (), world=2, backend="gloo")
+    launch(both, (), world=2, backend="gloo")  # one spawn: each process imports torch once
 """
 
 

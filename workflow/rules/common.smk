@@ -1,6 +1,5 @@
 import json
 import re
-import shlex
 import sys
 from itertools import product
 
@@ -8,7 +7,8 @@ from snakemake.utils import validate
 
 # The package's release table is standard library only: importable even where it is not installed.
 sys.path.insert(0, workflow.basedir)
-from adaptor.data.releases import SettingsError, label_files, settings_for
+from adaptor.data.releases import SettingsError, classes, label_files, settings_for
+from adaptor.encoders.weights import remote_code_problem
 
 validate(config, "../../config/schema.yaml")
 
@@ -98,16 +98,29 @@ def check_config():
             problems.append(
                 f"evaluate.methods: adaptor_tokens reads patch tokens; add {name!r} to embed.tokens"
             )
+    for name, prompts in ZEROSHOT_PROMPTS.items():
+        try:
+            labelled = classes(DATASETS[name]["reader"], DATASETS[name])
+        except (KeyError, SettingsError):  # reported above
+            continue
+        for unknown in sorted(set(prompts) - set(labelled)):
+            problems.append(
+                f"evaluate.zeroshot.prompts.{name}: no class {unknown!r} in {name}; its classes"
+                f" are {list(labelled)}"
+            )
     if ZEROSHOT_PROMPTS and not set(ADAPTOR_MODES) & set(EVALUATE["methods"]):
         problems.append(
             "evaluate.zeroshot: zero-shot needs an Adaptor method (adaptor or adaptor_tokens)"
         )
+    for name, entry in TEXT_ENCODERS.items():
+        problems.append(remote_code_problem(name, entry))
     for name, entry in IMAGE_ENCODERS.items():
         if (
             "preprocess" in entry
             and entry["preprocess"]["crop"] > entry["preprocess"]["resize"]
         ):
             problems.append(f"encoders.image.{name}.preprocess: crop exceeds resize")
+    problems = [problem for problem in problems if problem]
     if problems:
         raise ValueError("invalid config:\n  " + "\n  ".join(problems))
 
@@ -136,8 +149,9 @@ wildcard_constraints:
 
 
 def as_json(value):
-    """A setting passed to the CLI; as a param, a change to it reruns the job."""
-    return shlex.quote(json.dumps(value, sort_keys=True))
+    """A setting passed to the CLI (quoted by the shell line's :q); as a param, a change to it
+    reruns the job."""
+    return json.dumps(value, sort_keys=True)
 
 
 def fraction_label(fraction):

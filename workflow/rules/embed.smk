@@ -19,9 +19,9 @@ rule embed_init:
         spec=get_encoder_spec,
         settings=get_embed_settings,
     shell:
-        "python -m adaptor embed-init --manifest {input} --encoder {wildcards.encoder}"
-        " --modality {wildcards.modality} --spec {params.spec} --settings {params.settings}"
-        " --out {output} > {log} 2>&1"
+        "python -m adaptor embed-init --manifest {input:q} --encoder {wildcards.encoder:q}"
+        " --modality {wildcards.modality:q} --spec {params.spec:q} --settings {params.settings:q}"
+        " --out {output:q} > {log:q} 2>&1"
 
 
 rule embed_part:
@@ -47,10 +47,10 @@ rule embed_part:
         settings=get_embed_settings,
         parts=EMBED["parts"],
     shell:
-        "python -m adaptor embed-part --manifest {input.manifest} --encoder {wildcards.encoder}"
-        " --modality {wildcards.modality} --spec {params.spec} --settings {params.settings}"
-        " --cache {input.cache} --part {wildcards.part} --parts {params.parts}"
-        " --workers {resources.loader_workers} --report {output} --threads {threads} > {log} 2>&1"
+        "python -m adaptor embed-part --manifest {input.manifest:q} --encoder {wildcards.encoder:q}"
+        " --modality {wildcards.modality:q} --spec {params.spec:q} --settings {params.settings:q}"
+        " --cache {input.cache:q} --part {wildcards.part:q} --parts {params.parts:q}"
+        " --workers {resources.loader_workers:q} --report {output:q} --threads {threads:q} > {log:q} 2>&1"
 
 
 rule embed_finalize:
@@ -67,5 +67,5 @@ rule embed_finalize:
     conda:
         "../../envs/adaptor.yaml"
     shell:
-        "python -m adaptor embed-finalize --manifest {input.manifest} --modality {wildcards.modality}"
-        " --cache {input.cache} --rejects {output} > {log} 2>&1"
+        "python -m adaptor embed-finalize --manifest {input.manifest:q} --modality {wildcards.modality:q}"
+        " --cache {input.cache:q} --rejects {output:q} > {log:q} 2>&1"

@@ -10,15 +10,15 @@ rule subsets:
     conda:
         "../../envs/adaptor.yaml"
     params:
-        fractions=" ".join(fraction_label(f) for f in EVALUATE["fractions"]),
-        seeds=" ".join(str(s) for s in EVALUATE["seeds"]),
+        fractions=[fraction_label(f) for f in EVALUATE["fractions"]],
+        seeds=EVALUATE["seeds"],
         protocol=EVALUATE["protocol"],
         reader=lambda wildcards: DATASETS[wildcards.dataset]["reader"],
     shell:
-        "python -m adaptor subsets --manifest {input.manifest} --exclude {input.exclude}"
-        " --prepare-rejects {input.prepare_rejects}"
-        " --fractions {params.fractions} --seeds {params.seeds} --protocol {params.protocol}"
-        " --task {wildcards.task} --reader {params.reader} --out {output} > {log} 2>&1"
+        "python -m adaptor subsets --manifest {input.manifest:q} --exclude {input.exclude:q}"
+        " --prepare-rejects {input.prepare_rejects:q}"
+        " --fractions {params.fractions:q} --seeds {params.seeds:q} --protocol {params.protocol:q}"
+        " --task {wildcards.task:q} --reader {params.reader:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule evaluate_classification:
@@ -39,10 +39,10 @@ rule evaluate_classification:
         settings=as_json(CLASSIFICATION["head"]),
         text_encoder=get_text_encoder_argument,
     shell:
-        "python -m adaptor evaluate --manifest {input.manifest} --features {input.features}"
-        " --subsets {input.subsets} --exclude {input.exclude} --fraction {wildcards.fraction} --seed {wildcards.seed}"
-        " --method {wildcards.method} --image-encoder {wildcards.image_encoder}"
-        " --text-encoder '{params.text_encoder}' --settings {params.settings} --out {output} > {log} 2>&1"
+        "python -m adaptor evaluate --manifest {input.manifest:q} --features {input.features:q}"
+        " --subsets {input.subsets:q} --exclude {input.exclude:q} --fraction {wildcards.fraction:q} --seed {wildcards.seed:q}"
+        " --method {wildcards.method:q} --image-encoder {wildcards.image_encoder:q}"
+        " --text-encoder={params.text_encoder:q} --settings {params.settings:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule masks:
@@ -57,8 +57,8 @@ rule masks:
     params:
         image_spec=lambda wildcards: as_json(IMAGE_ENCODERS[wildcards.image_encoder]),
     shell:
-        "python -m adaptor masks --manifest {input.manifest} --image-spec {params.image_spec}"
-        " --out {output} > {log} 2>&1"
+        "python -m adaptor masks --manifest {input.manifest:q} --image-spec {params.image_spec:q}"
+        " --out {output:q} > {log:q} 2>&1"
 
 
 rule evaluate_segmentation:
@@ -82,12 +82,12 @@ rule evaluate_segmentation:
         text_encoder=get_text_encoder_argument,
         image_spec=lambda wildcards: as_json(IMAGE_ENCODERS[wildcards.image_encoder]),
     shell:
-        "python -m adaptor segment --manifest {input.manifest} --features {input.features}"
-        " --masks {input.masks} --image-spec {params.image_spec}"
-        " --subsets {input.subsets} --exclude {input.exclude} --fraction {wildcards.fraction} --seed {wildcards.seed}"
-        " --method {wildcards.method} --image-encoder {wildcards.image_encoder}"
-        " --text-encoder '{params.text_encoder}' --settings {params.settings} --out {output}"
-        " --threads {threads} > {log} 2>&1"
+        "python -m adaptor segment --manifest {input.manifest:q} --features {input.features:q}"
+        " --masks {input.masks:q} --image-spec {params.image_spec:q}"
+        " --subsets {input.subsets:q} --exclude {input.exclude:q} --fraction {wildcards.fraction:q} --seed {wildcards.seed:q}"
+        " --method {wildcards.method:q} --image-encoder {wildcards.image_encoder:q}"
+        " --text-encoder={params.text_encoder:q} --settings {params.settings:q} --out {output:q}"
+        " --threads {threads:q} > {log:q} 2>&1"
 
 
 rule evaluate_zeroshot:
@@ -114,8 +114,8 @@ rule evaluate_zeroshot:
             ADAPTOR_MODES[wildcards.method],
         ),
     shell:
-        "python -m adaptor zeroshot --manifest {input.manifest} --features {input.features}"
-        " --exclude {input.exclude} --method {wildcards.method} --image-encoder {wildcards.image_encoder}"
-        " --text-encoder {wildcards.text_encoder} --text-spec {params.text_spec}"
-        " --adaptor-dir {params.adaptor_dir} --subsets {input.subsets} --settings {params.prompts}"
-        " --out {output} > {log} 2>&1"
+        "python -m adaptor zeroshot --manifest {input.manifest:q} --features {input.features:q}"
+        " --exclude {input.exclude:q} --method {wildcards.method:q} --image-encoder {wildcards.image_encoder:q}"
+        " --text-encoder {wildcards.text_encoder:q} --text-spec {params.text_spec:q}"
+        " --adaptor-dir {params.adaptor_dir:q} --subsets {input.subsets:q} --settings {params.prompts:q}"
+        " --out {output:q} > {log:q} 2>&1"

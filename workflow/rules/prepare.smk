@@ -15,8 +15,8 @@ rule demo_data:
         size=config["demo"]["image_size"],
         seed=config["demo"]["seed"],
     shell:
-        "python -m adaptor demo --dataset {params.reader} --out {output} --n {params.n}"
-        " --size {params.size} --seed {params.seed} > {log} 2>&1"
+        "python -m adaptor demo --dataset {params.reader:q} --out {output:q} --n {params.n:q}"
+        " --size {params.size:q} --seed {params.seed:q} > {log:q} 2>&1"
 
 
 rule prepare:
@@ -36,6 +36,6 @@ rule prepare:
         settings=dataset_settings,
         on_error=config["on_error"],
     shell:
-        "python -m adaptor prepare --dataset {wildcards.dataset} --settings {params.settings}"
-        " --on-error {params.on_error} --workers {threads} --out {output.manifest}"
-        " --rejects {output.rejects} > {log} 2>&1"
+        "python -m adaptor prepare --dataset {wildcards.dataset:q} --settings {params.settings:q}"
+        " --on-error {params.on_error:q} --workers {threads:q} --out {output.manifest:q}"
+        " --rejects {output.rejects:q} > {log:q} 2>&1"

@@ -32,10 +32,10 @@ rule pretrain:
         image_spec=lambda wildcards: as_json(IMAGE_ENCODERS[wildcards.image_encoder]),
         text_spec=lambda wildcards: as_json(TEXT_ENCODERS[wildcards.text_encoder]),
     shell:
-        "python -m adaptor pretrain --manifest {input.manifest} --image-cache {input.image}"
-        " --text-cache {input.text} --image-encoder {wildcards.image_encoder} --image-spec {params.image_spec}"
-        " --text-encoder {wildcards.text_encoder} --text-spec {params.text_spec}"
-        " --settings {params.settings} --out-dir {params.out_dir} --threads {threads} > {log} 2>&1"
+        "python -m adaptor pretrain --manifest {input.manifest:q} --image-cache {input.image:q}"
+        " --text-cache {input.text:q} --image-encoder {wildcards.image_encoder:q} --image-spec {params.image_spec:q}"
+        " --text-encoder {wildcards.text_encoder:q} --text-spec {params.text_spec:q}"
+        " --settings {params.settings:q} --out-dir {params.out_dir:q} --threads {threads:q} > {log:q} 2>&1"
 
 
 rule adaptor_features:
@@ -63,6 +63,6 @@ rule adaptor_features:
         ),
         image_spec=lambda wildcards: as_json(IMAGE_ENCODERS[wildcards.image_encoder]),
     shell:
-        "python -m adaptor features --image-cache {input.image} --image-encoder {wildcards.image_encoder}"
-        " --image-spec {params.image_spec} --adaptor-dir {params.adaptor_dir}"
-        " --out {output} --threads {threads} > {log} 2>&1"
+        "python -m adaptor features --image-cache {input.image:q} --image-encoder {wildcards.image_encoder:q}"
+        " --image-spec {params.image_spec:q} --adaptor-dir {params.adaptor_dir:q}"
+        " --out {output:q} --threads {threads:q} > {log:q} 2>&1"

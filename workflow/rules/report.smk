@@ -17,7 +17,7 @@ rule report:
     conda:
         "../../envs/adaptor.yaml"
     shell:
-        "python -m adaptor report --runs {input.runs} --segmentation-runs {input.segmentation}"
-        " --zeroshot-runs {input.zeroshot} --pretrain-metrics {input.pretrain_metrics}"
+        "python -m adaptor report --runs {input.runs:q} --segmentation-runs {input.segmentation:q}"
+        " --zeroshot-runs {input.zeroshot:q} --pretrain-metrics {input.pretrain_metrics:q}"
         " --benchmarks-dir results/benchmarks --out-dir results/tables"
-        " --report {output.report} > {log} 2>&1"
+        " --report {output.report:q} > {log:q} 2>&1"
