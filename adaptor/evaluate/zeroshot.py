@@ -28,16 +28,14 @@ from adaptor.model.adaptor import Adaptor
 def same_text_encoder(encoder: LoadedEncoder, trained_with: dict[str, object], adaptor_dir: str) -> None:
     """Refuse to embed prompts with other text-encoder weights than the Adaptor was trained on (a hub
     model whose upstream weights changed since): the prompts would land in another space."""
-    if encoder.identity() != trained_with:
-        changed = sorted(
-            key
-            for key in {*encoder.identity(), *trained_with}
-            if encoder.identity().get(key) != trained_with.get(key)
-        )
+    loaded = encoder.identity()
+    changed = sorted(key for key in {*loaded, *trained_with} if loaded.get(key) != trained_with.get(key))
+    if changed:
         raise CacheMismatch(
             f"{adaptor_dir}: trained on text embeddings of other encoder settings or weights than "
-            f"{encoder.spec.name!r} now loads (differs in {changed}). Rebuild its text cache and the "
-            "Adaptor: snakemake --forcerun embed_init (or pin encoders.text revision to the old commit)."
+            f"{encoder.spec.name!r} now loads (differs in {changed}). Delete the text cache it was trained "
+            f"on and rerun (the Adaptor trains again), or pin encoders.text.{encoder.spec.name}.revision "
+            "to the commit it was trained with."
         )
 
 

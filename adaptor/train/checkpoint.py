@@ -27,7 +27,7 @@ def _write_json(path: Path, value: dict[str, Any]) -> None:
     os.replace(temporary, path)
 
 
-def weights_of(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+def _weights_of(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     """The model's parameters and buffers as contiguous CPU tensors, ready for safetensors."""
     return {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
 
@@ -44,11 +44,11 @@ def save(
     ``last.json`` at both; files no longer named are removed."""
     folder.mkdir(parents=True, exist_ok=True)
     previous = json.loads((folder / POINTER).read_text()) if (folder / POINTER).exists() else {}
-    best = previous.get("best")
+    best, weights = previous.get("best"), _weights_of(model)
     if improved:
         best = f"best-{progress['epoch']:04d}.safetensors"
-        save_file(weights_of(model), folder / best)
-    tensors = {f"model.{k}": v for k, v in weights_of(model).items()}
+        save_file(weights, folder / best)
+    tensors = {f"model.{k}": v for k, v in weights.items()}
     optimiser_state = optimiser.state_dict()
     for index, state in optimiser_state["state"].items():
         for name, value in state.items():
