@@ -32,10 +32,10 @@ CELL = "results/runs/rsna/classification/frozen/efficientnet_lite0/none/1.0/0.pa
 
 
 def _moments(stage: str, count: int, duration: float) -> list[float]:
-    """``count`` seeded moments within 5-70 % of an uninterrupted run of ``stage`` (not later: a run
+    """``count`` seeded moments within 5-60 % of an uninterrupted run of ``stage`` (not later: a run
     may be quicker than the one timed)."""
     rng = np.random.default_rng([SEED, *stage.encode()])
-    return sorted(rng.uniform(0.05, 0.7, count) * duration)
+    return sorted(rng.uniform(0.05, 0.6, count) * duration)
 
 
 @dataclass
