@@ -111,8 +111,8 @@ def cmd_embed_part(args: argparse.Namespace) -> None:
 
 
 def cmd_embed_finalize(args: argparse.Namespace) -> None:
+    from adaptor.cache.complete import finalize_cache
     from adaptor.data import manifest
-    from adaptor.encoders.embed import finalize_cache
 
     frame, info = manifest.read(args.manifest)
     rejects = finalize_cache(args.cache, frame, info.dataset, args.modality)
@@ -205,20 +205,15 @@ def cmd_masks(args: argparse.Namespace) -> None:
     log.info("%s: %d masks of %d samples", args.out, count, len(frame))
 
 
-def _rejected(rejects: list[str]) -> set[str]:
-    """Ids rejected at embedding: every later stage leaves them out, so all methods see one id set."""
+def _without_rejects(frame: pl.DataFrame, rejects: str) -> pl.DataFrame:
+    """The manifest minus the samples the features' image cache rejected at embedding (every method
+    reading that cache sees the same samples; other encoders' caches reject the same unreadable images)."""
     import polars as pl
 
-    return set(pl.concat([pl.read_parquet(path, columns=["sample_id"]) for path in rejects])["sample_id"])
-
-
-def _without_rejects(frame: pl.DataFrame, rejects: list[str]) -> pl.DataFrame:
-    """The manifest minus samples rejected at embedding."""
-    import polars as pl
-
-    kept = frame.filter(~pl.col("id").is_in(list(_rejected(rejects))))
+    rejected = pl.read_parquet(rejects, columns=["sample_id"])["sample_id"]
+    kept = frame.filter(~pl.col("id").is_in(rejected.to_list()))
     if len(kept) < len(frame):
-        log.info("left out %d samples rejected at embedding", len(frame) - len(kept))
+        log.info("left out %d samples rejected at embedding (%s)", len(frame) - len(kept), rejects)
     return kept
 
 
@@ -226,14 +221,13 @@ def cmd_subsets(args: argparse.Namespace) -> None:
     import polars as pl
 
     from adaptor.data import manifest
-    from adaptor.evaluate.run import draw_subsets
     from adaptor.evaluate.splits import absent_units
+    from adaptor.evaluate.subsets import draw_subsets
 
     frame, _ = manifest.read(args.manifest)
-    excluded = frozenset(_rejected(args.exclude))
     absent = absent_units(frame, pl.read_parquet(args.prepare_rejects))
     fractions, seeds = [float(f) for f in args.fractions], [int(s) for s in args.seeds]
-    subsets = draw_subsets(frame, fractions, seeds, args.protocol, args.task, args.reader, excluded, absent)
+    subsets = draw_subsets(frame, fractions, seeds, args.protocol, args.task, args.reader, absent)
     subsets.write_parquet(args.out)
     sizes = subsets.group_by("split", "fraction", "seed").len().sort(pl.all()).rows()
     log.info("%s, protocol %s: (split, fraction, seed, samples) %s", args.task, args.protocol, sizes)
@@ -260,7 +254,14 @@ def _cell_inputs(args: argparse.Namespace):
 
 def _write_rows(rows: pl.DataFrame, out: str) -> None:
     rows.write_parquet(out)
-    log.info("%s", rows.select("metric", "value", "ci_low", "ci_high").rows())
+    log.info("%s: %s", out, rows.select("metric", "value", "ci_low", "ci_high").rows())
+
+
+def _cells(args: argparse.Namespace) -> list[tuple[float, str]]:
+    """(fraction, output) of each cell a job trains: one seed's cells at every fraction."""
+    if len(args.fractions) != len(args.out):
+        raise SystemExit(f"{len(args.fractions)} fractions but {len(args.out)} outputs")
+    return [(float(fraction), out) for fraction, out in zip(args.fractions, args.out, strict=True)]
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -271,9 +272,11 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
     frame, info, features, settings, columns = _cell_inputs(args)
     subsets = pl.read_parquet(args.subsets)
-    fraction, seed = float(args.fraction), int(args.seed)
-    rows = evaluate_cell(frame, info, features, subsets, fraction, seed, HeadSettings(**settings), columns)
-    _write_rows(rows, args.out)
+    for fraction, out in _cells(args):
+        rows = evaluate_cell(
+            frame, info, features, subsets, fraction, args.seed, HeadSettings(**settings), columns
+        )
+        _write_rows(rows, out)
 
 
 def cmd_segment(args: argparse.Namespace) -> None:
@@ -285,25 +288,27 @@ def cmd_segment(args: argparse.Namespace) -> None:
 
     frame, info, features, settings, columns = _cell_inputs(args)
     preprocess = Preprocess(**json.loads(args.image_spec)["preprocess"])
-    rows = segment_cell(
-        frame,
-        info,
-        features,
-        lambda frame: masks_for(args.masks, frame, preprocess),
-        pl.read_parquet(args.subsets),
-        float(args.fraction),
-        int(args.seed),
-        DecoderSettings.from_config(settings),
-        columns,
-    )
-    _write_rows(rows, args.out)
+    subsets = pl.read_parquet(args.subsets)
+    for fraction, out in _cells(args):
+        rows = segment_cell(
+            frame,
+            info,
+            features,
+            lambda frame: masks_for(args.masks, frame, preprocess),
+            subsets,
+            fraction,
+            args.seed,
+            DecoderSettings.from_config(settings),
+            columns,
+        )
+        _write_rows(rows, out)
 
 
 def cmd_zeroshot(args: argparse.Namespace) -> None:
     import polars as pl
 
     from adaptor.encoders.registry import EncoderSpec, load_encoder
-    from adaptor.evaluate.run import split_ids
+    from adaptor.evaluate.subsets import split_ids
     from adaptor.evaluate.zeroshot import same_text_encoder, zeroshot_cell
     from adaptor.train.pretrain import load_adaptor
 
@@ -440,12 +445,9 @@ def parser() -> argparse.ArgumentParser:
         "--task", choices=["classification", "segmentation", "zeroshot"], default="classification"
     )
     subsets.add_argument("--reader", default="", help="the dataset's reader: which of MGCA's splits (mgca)")
-    subsets.add_argument("--fractions", nargs="+", required=True)
-    subsets.add_argument("--seeds", nargs="+", required=True)
+    subsets.add_argument("--fractions", nargs="*", default=[], help="none for zero-shot")
+    subsets.add_argument("--seeds", nargs="*", default=[], help="none for zero-shot (its test split alone)")
     subsets.add_argument("--protocol", choices=["strict", "mgca", "mgca_clean"], default="strict")
-    subsets.add_argument(
-        "--exclude", nargs="+", required=True, help="rejects tables of the dataset's image caches"
-    )
     subsets.add_argument(
         "--prepare-rejects", required=True, help="the rejects table of prepare: samples MGCA's splits count"
     )
@@ -469,28 +471,30 @@ def parser() -> argparse.ArgumentParser:
     def cell_arguments(command: argparse.ArgumentParser, settings_help: str) -> None:
         command.add_argument("--manifest", required=True)
         command.add_argument("--features", required=True)
-        command.add_argument("--exclude", nargs="+", required=True, help="rejects tables of the image caches")
+        command.add_argument(
+            "--exclude", required=True, help="the rejects table of the image cache behind the features"
+        )
         command.add_argument("--method", required=True)
         command.add_argument("--image-encoder", required=True)
         command.add_argument("--text-encoder", default="")
         command.add_argument("--settings", required=True, help=settings_help)
-        command.add_argument("--out", required=True)
         command.add_argument("--threads", type=int, default=1)
 
     def fraction_arguments(command: argparse.ArgumentParser) -> None:
-        command.add_argument("--subsets", required=True)
-        command.add_argument("--fraction", required=True)
-        command.add_argument("--seed", required=True)
+        command.add_argument("--subsets", required=True, help="the seed's subsets table")
+        command.add_argument("--seed", type=int, required=True)
+        command.add_argument("--fractions", nargs="+", required=True)
+        command.add_argument("--out", nargs="+", required=True, help="one result file per fraction, in order")
 
     evaluate = sub.add_parser(
-        "evaluate", help="train and test one classification head: one (dataset, method, fraction, seed)"
+        "evaluate", help="train and test classification heads: one (dataset, method, seed) at each fraction"
     )
     cell_arguments(evaluate, "JSON: the head settings")
     fraction_arguments(evaluate)
     evaluate.set_defaults(run=cmd_evaluate)
 
     segment = sub.add_parser(
-        "segment", help="train and test one segmentation decoder: one (dataset, method, fraction, seed)"
+        "segment", help="train and test segmentation decoders: one (dataset, method, seed) at each fraction"
     )
     cell_arguments(segment, "JSON: the decoder settings")
     fraction_arguments(segment)
@@ -500,6 +504,7 @@ def parser() -> argparse.ArgumentParser:
 
     zeroshot = sub.add_parser("zeroshot", help="zero-shot AUROC from class prompts: one (dataset, Adaptor)")
     cell_arguments(zeroshot, "JSON: {class: [positive prompt, negative prompt]}")
+    zeroshot.add_argument("--out", required=True)
     zeroshot.add_argument("--adaptor-dir", required=True)
     zeroshot.add_argument("--subsets", required=True, help="the zero-shot subsets: whose test split")
     zeroshot.add_argument("--text-spec", required=True, help="JSON: the text encoder's config entry")

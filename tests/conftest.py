@@ -124,9 +124,7 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The workflow run to the end on ``tests/workflow/tiny.yaml``, once per session. Read it; a
     test that changes it works on a copy."""
     workdir = tmp_path_factory.mktemp("workflow")
-    # One thread a job, so that two jobs share the 2 cores: a tiny job's time is mostly imports.
-    one_thread = [f"{rule}=1" for rule in ("embed_part", "pretrain", "adaptor_features", "prepare")]
-    result = run_snakemake(workdir, TINY_CONFIG, "--set-threads", *one_thread)
+    result = run_snakemake(workdir, TINY_CONFIG)
     assert result.returncode == 0, result.stderr[-4000:]
     return workdir
 

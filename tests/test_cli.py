@@ -1,8 +1,10 @@
-"""The command-line stages: samples rejected at embedding stay out of every later stage."""
+"""The command-line stages: one seed's subsets are drawn alike alone or with other seeds, and no
+encoder's rejects enter the draw, so adding a seed or an encoder leaves every drawn subset as it was."""
 
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 from adaptor import cli
 from adaptor.data import manifest
@@ -10,24 +12,23 @@ from adaptor.data.manifest import Rejects
 from adaptor.data.prepare import prepare
 
 
-def test_subsets_leave_out_samples_rejected_at_embedding(tmp_path: Path, demo_root: Path) -> None:
+@pytest.mark.parametrize("protocol", ["strict", "mgca"])
+def test_a_seeds_subsets_are_the_same_drawn_alone(tmp_path: Path, demo_root: Path, protocol: str) -> None:
     frame, info, _ = prepare("rsna", "rsna", demo_root / "rsna", {})
     manifest.write(frame, info, tmp_path / "m.parquet")
-    train = frame.filter(pl.col("split") == "train")["id"].to_list()
-    rejects = Rejects("rsna")
-    for sample in train[:2]:
-        rejects.add("x.dcm", None, sample, "cannot decode image")
-    rejects.frame().write_parquet(tmp_path / "r.parquet")
     Rejects("rsna").frame().write_parquet(tmp_path / "none.parquet")
-    out = tmp_path / "subsets.parquet"
-    cli.main(
-        [
-            *("subsets", "--manifest", str(tmp_path / "m.parquet"), "--out", str(out)),
-            *("--fractions", "0.5", "1.0", "--seeds", "0"),
-            *("--exclude", str(tmp_path / "r.parquet"), str(tmp_path / "none.parquet")),
-            *("--prepare-rejects", str(tmp_path / "none.parquet")),
-        ]
-    )
-    subsets = pl.read_parquet(out)
-    assert not set(train[:2]) & set(subsets["id"])
-    assert subsets.filter(pl.col("fraction") == 1.0).height == len(train) - 2
+
+    def draw(*seeds: str) -> pl.DataFrame:
+        out = tmp_path / f"{'-'.join(seeds)}.parquet"
+        cli.main(
+            [
+                *("subsets", "--manifest", str(tmp_path / "m.parquet"), "--out", str(out)),
+                *("--fractions", "0.5", "1.0", "--seeds", *seeds, "--protocol", protocol),
+                *("--prepare-rejects", str(tmp_path / "none.parquet"), "--reader", "rsna"),
+            ]
+        )
+        return pl.read_parquet(out)
+
+    together, alone = draw("0", "1"), draw("1")
+    assert together.filter(pl.col("seed").ne_missing(0)).equals(alone)  # seed 1 and the held-out splits
+    assert together.filter(pl.col("seed") == 0).height > 0

@@ -356,10 +356,20 @@ def write_all(
 
 
 def read_rows(array: zarr.Array, rows: np.ndarray) -> np.ndarray:
-    """``array[rows]`` in the order asked, read in ascending row order (one pass over the chunks)."""
-    order = np.argsort(rows)
+    """``array[rows]`` in the order asked. Each chunk holding wanted rows is read once, as the slice
+    from its first to its last wanted row: Zarr's orthogonal integer indexing costs ~25 times as much
+    per row (1.3 s against 0.05 s for 1,200 token grids), and a slice never holds more than a chunk."""
+    rows = np.asarray(rows, dtype=np.int64)
     values = np.empty((len(rows), *array.shape[1:]), dtype=array.dtype)
-    values[order] = array.oindex[rows[order]]
+    if not len(rows):
+        return values
+    order = np.argsort(rows, kind="stable")
+    ordered = rows[order]
+    chunk = ordered // array.chunks[0]
+    starts = np.flatnonzero(np.r_[True, chunk[1:] != chunk[:-1]])
+    for first, stop in zip(starts, [*starts[1:], len(ordered)], strict=True):
+        low, high = int(ordered[first]), int(ordered[stop - 1]) + 1
+        values[order[first:stop]] = array[low:high][ordered[first:stop] - low]
     return values
 
 

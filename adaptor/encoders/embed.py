@@ -23,8 +23,8 @@ import zarr
 from torch.utils.data import DataLoader, Dataset
 
 from adaptor.cache import store
+from adaptor.cache.complete import finalize_cache
 from adaptor.data.images import Preprocess, read_grey
-from adaptor.data.manifest import Rejects
 from adaptor.encoders.registry import LoadedEncoder
 from adaptor.errors import SampleError
 from adaptor.progress import Progress
@@ -327,19 +327,6 @@ def embed_part(
     }
     log.info("%s part %d/%d: %s", encoder.spec.name, part + 1, parts, report)
     return report
-
-
-def finalize_cache(path: str | Path, manifest: pl.DataFrame, dataset: str, modality: str) -> pl.DataFrame:
-    """Check the cache is whole, mark it complete, and return its rejected samples as a rejects table."""
-    rejected = store.finalize(path)
-    rejects = Rejects(dataset)
-    rows = manifest.with_row_index("row").filter(pl.col("id").is_in(list(rejected)))
-    for row in rows.iter_rows(named=True):
-        source = row["path"] if modality == "image" else f"{dataset} report of {row['id']}"
-        rejects.add(source, row["row"], row["id"], rejected[row["id"]])
-    if rejected:
-        log.warning("%s: %d samples rejected at embedding, left out of later stages", path, len(rejected))
-    return rejects.frame()
 
 
 def embed_manifest(

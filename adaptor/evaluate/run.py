@@ -1,150 +1,18 @@
-"""One evaluation cell: (dataset, method, fraction, seed) -> long-format result rows."""
+"""One classification cell: (dataset, method, fraction, seed) -> long-format result rows."""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
 
 from adaptor.cache.store import Cache, identity_key
 from adaptor.data.manifest import ManifestInfo
-from adaptor.evaluate.fractions import PROTOCOLS, draw, draw_mgca, draw_mgca_segmentation, subset_hash
+from adaptor.evaluate.fractions import subset_hash
 from adaptor.evaluate.metrics import with_intervals
 from adaptor.evaluate.probe import HeadSettings, train_and_test
-from adaptor.evaluate.splits import BALANCED, SplitRows, mgca_splits, own_splits
-
-SUBSET_SCHEMA = {
-    "id": pl.String,
-    "split": pl.String,
-    "fraction": pl.Float64,
-    "seed": pl.Int64,
-    "protocol": pl.String,
-    "rows": pl.List(pl.Int64),
-}
-
-
-def _labels(frame: pl.DataFrame) -> np.ndarray:
-    return np.asarray(frame["labels"].to_list(), dtype=np.float32)
-
-
-def _rows(
-    protocol: str,
-    ids: list[str],
-    split: str,
-    partial: dict[str, list[int]],
-    fraction: float | None = None,
-    seed: int | None = None,
-) -> pl.DataFrame:
-    """Subset rows; ``rows`` lists the label-file lines a sample contributes here when not all of them."""
-    columns = {
-        "id": ids,
-        "split": split,
-        "fraction": fraction,
-        "seed": seed,
-        "protocol": protocol,
-        "rows": [partial.get(i) for i in ids],
-    }
-    return pl.DataFrame(columns, schema=SUBSET_SCHEMA)
-
-
-def draw_subsets(
-    manifest: pl.DataFrame,
-    fractions: list[float],
-    seeds: list[int],
-    protocol: str = "strict",
-    task: str = "classification",
-    reader: str = "",
-    excluded: frozenset[str] = frozenset(),
-    absent: pl.DataFrame | None = None,
-) -> pl.DataFrame:
-    """The protocol's view of a dataset for one task, as (id, split, fraction, seed, protocol, rows)
-    rows: each training subset (split ``train``; none for zero-shot), then the whole val and test
-    splits (no fraction or seed).
-
-    ``strict`` draws from the manifest's own split after leaving out ``excluded`` samples (rejected
-    at embedding). ``mgca`` and ``mgca_clean`` draw on MGCA's split by position, so the excluded
-    and the ``absent`` (label-file samples ``prepare`` rejected, :func:`splits.absent_units`) hold
-    their places in the draw and leave afterwards; SIIM's negative balancing needs every train
-    image's label, so there absent images leave before the draw.
-    """
-    if protocol not in PROTOCOLS:
-        raise ValueError(f"unknown label-fraction protocol {protocol!r}; one of {PROTOCOLS}")
-    partial: SplitRows = {}
-    gone = set(excluded)
-    if protocol == "strict":
-        splits = own_splits(manifest.filter(~pl.col("id").is_in(list(excluded))))
-    else:
-        splits, partial = mgca_splits(manifest, reader, task, protocol, absent)
-        gone |= set(absent["id"].to_list()) if absent is not None else set()
-    ids = np.asarray(splits["train"], dtype=object)
-    if task == "zeroshot":
-        draws = {}
-    elif protocol == "strict":
-        train = manifest.filter(pl.col("id").is_in(splits["train"]))
-        groups = train.select(pl.col("patient").fill_null(pl.col("id")))["patient"].to_numpy()
-        draws = {seed: draw(_labels(train), fractions, seed, groups) for seed in seeds}
-    elif task == "classification":
-        draws = dict.fromkeys(seeds, draw_mgca(len(ids), fractions))
-    else:
-        labels = dict(zip(manifest["id"].to_list(), _labels(manifest), strict=True))
-        if reader in BALANCED:
-            ids = np.asarray([i for i in ids if i in labels], dtype=object)
-        positive = np.asarray([i in labels and labels[i][0] > 0 for i in ids], dtype=bool)
-        draws = dict.fromkeys(seeds, draw_mgca_segmentation(positive, fractions, reader in BALANCED))
-    rows = []
-    for seed, subsets in draws.items():
-        for fraction, index in subsets.items():
-            chosen = [i for i in ids[index] if i not in gone]
-            if not chosen:
-                raise ValueError(f"{protocol}: fraction {fraction} of {len(ids)} training samples is empty")
-            rows.append(_rows(protocol, chosen, "train", partial.get("train", {}), fraction, seed))
-    held_out = [
-        _rows(protocol, [i for i in splits[name] if i not in gone], name, partial.get(name, {}))
-        for name in ("val", "test")
-    ]
-    return pl.concat([*rows, *held_out])
-
-
-def split_ids(subsets: pl.DataFrame, split: str) -> list[str]:
-    """The whole val or test split of a subsets table."""
-    return subsets.filter((pl.col("split") == split) & pl.col("fraction").is_null())["id"].to_list()
-
-
-def _members(manifest: pl.DataFrame, part: pl.DataFrame) -> pl.DataFrame:
-    """The manifest rows of one split or subset, in manifest order, with ``split_rows``: the
-    label-file lines the sample contributes there (null: all of them)."""
-    return manifest.join(
-        part.select("id", pl.col("rows").alias("split_rows")), on="id", how="inner", maintain_order="left"
-    )
-
-
-@dataclass(frozen=True)
-class CellData:
-    """The samples one evaluation cell uses: its training subset and the whole val and test splits."""
-
-    protocol: str
-    subset_ids: list[str]
-    train: pl.DataFrame
-    val: pl.DataFrame
-    test: pl.DataFrame
-
-    @classmethod
-    def select(cls, manifest: pl.DataFrame, subsets: pl.DataFrame, fraction: float, seed: int) -> CellData:
-        if "rows" not in subsets.columns:
-            raise ValueError("a subsets table from before per-split mask rows; rerun: snakemake -R subsets")
-        chosen = subsets.filter((pl.col("fraction") == fraction) & (pl.col("seed") == seed))
-        if chosen.is_empty():
-            raise ValueError(f"no subset drawn for fraction {fraction}, seed {seed}")
-        held_out = subsets.filter(pl.col("fraction").is_null())
-        return cls(
-            subsets["protocol"][0],
-            chosen["id"].to_list(),
-            _members(manifest, chosen),
-            _members(manifest, held_out.filter(pl.col("split") == "val")),
-            _members(manifest, held_out.filter(pl.col("split") == "test")),
-        )
+from adaptor.evaluate.subsets import CellData, labels_array
 
 
 def result_rows(
@@ -175,7 +43,7 @@ def evaluate_cell(
     cell = CellData.select(manifest, subsets, fraction, seed)
 
     def arrays(frame: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        return features.embeddings[features.rows(frame["id"].to_list())], _labels(frame)
+        return features.embeddings[features.rows(frame["id"].to_list())], labels_array(frame)
 
     test_arrays = arrays(cell.test)
     result = train_and_test(

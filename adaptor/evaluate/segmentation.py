@@ -20,8 +20,9 @@ from adaptor.cache.store import Cache
 from adaptor.data.manifest import ManifestInfo
 from adaptor.evaluate.fractions import subset_hash
 from adaptor.evaluate.metrics import dice_with_intervals
-from adaptor.evaluate.run import CellData, result_rows
+from adaptor.evaluate.run import result_rows
 from adaptor.evaluate.selection import fit_selecting_on_validation
+from adaptor.evaluate.subsets import CellData
 from adaptor.model.decoders import PAPER_CHANNELS, TokenGridDecoder
 from adaptor.model.loss import segmentation_loss
 

@@ -20,7 +20,7 @@ from adaptor.data.manifest import ManifestInfo
 from adaptor.encoders.embed import text_shards
 from adaptor.encoders.registry import LoadedEncoder
 from adaptor.errors import CacheMismatch
-from adaptor.evaluate.metrics import auroc, bootstrap, mean_defined
+from adaptor.evaluate.metrics import bootstrap, mean_defined, weighted_auroc
 from adaptor.evaluate.run import result_rows
 from adaptor.model.adaptor import Adaptor
 
@@ -101,11 +101,12 @@ def zeroshot_cell(
     )
     targets = _targets(info, test, classes)
 
-    def compute(index: np.ndarray) -> dict[str, float]:
+    def compute(weights: np.ndarray) -> dict[str, np.ndarray]:
         per_class = {
-            f"auroc/{name}": auroc(targets[index, i], probability[index, i]) for i, name in enumerate(classes)
+            f"auroc/{name}": weighted_auroc(targets[:, i], probability[:, i], weights)
+            for i, name in enumerate(classes)
         }
-        return {"auroc": mean_defined(list(per_class.values())), **per_class}
+        return {"auroc": mean_defined(np.stack(list(per_class.values()), axis=-1)), **per_class}
 
     columns = {
         "dataset": info.dataset,

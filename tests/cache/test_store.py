@@ -2,6 +2,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import zarr
 
 from adaptor.cache import store
 from adaptor.cache.store import Layout, join, open_cache, usable, write_all
@@ -92,3 +93,18 @@ def test_token_arrays_are_read_by_id(tmp_path: Path) -> None:
     read, read_mask = open_cache(tmp_path / "t.zarr").tokens(["c", "a"])
     np.testing.assert_array_equal(read, tokens[[2, 0]])
     np.testing.assert_array_equal(read_mask, mask[[2, 0]])
+
+
+def test_rows_are_read_in_the_order_asked_across_chunks(tmp_path: Path) -> None:
+    values = np.arange(100 * 3, dtype=np.float32).reshape(100, 3)
+    ids = [f"s{i}" for i in range(100)]
+    write_all(tmp_path / "c.zarr", ids, values, {"x": 1}, Layout(dim=3, shard_rows=32, chunk_rows=8))
+    array = zarr.open_group(tmp_path / "c.zarr", mode="r")["embeddings"]
+    rng = np.random.default_rng(0)
+    for rows in (
+        rng.permutation(100),
+        rng.integers(0, 100, 40),
+        np.array([99, 0, 7, 8, 7]),
+        np.array([], int),
+    ):
+        np.testing.assert_array_equal(store.read_rows(array, rows), values[rows])

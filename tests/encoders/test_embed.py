@@ -10,11 +10,12 @@ import torch
 import zarr
 from safetensors.torch import save_file
 
+from adaptor.cache.complete import finalize_cache
 from adaptor.cache.store import open_cache
 from adaptor.data.demo.render import render
 from adaptor.data.demo.writers import _save
 from adaptor.data.images import Preprocess, read_grey
-from adaptor.encoders.embed import EmbedSettings, embed_manifest, embed_part, finalize_cache, init_cache
+from adaptor.encoders.embed import EmbedSettings, embed_manifest, embed_part, init_cache
 from adaptor.encoders.registry import EncoderSpec, LoadedEncoder, load_encoder
 from adaptor.errors import SampleError
 

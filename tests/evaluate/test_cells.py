@@ -64,11 +64,11 @@ def _subsets(tmp_path: Path) -> list[str]:
                 "--out",
                 str(tmp_path / "subsets.parquet"),
             ),
-            *("--fractions", "0.5", "1.0", "--seeds", "0", "--exclude", str(tmp_path / "rejects.parquet")),
+            *("--fractions", "0.5", "1.0", "--seeds", "0"),
             *("--prepare-rejects", str(tmp_path / "rejects.parquet")),
         ]
     )
-    return ["--subsets", str(tmp_path / "subsets.parquet"), "--fraction", "1.0", "--seed", "0"]
+    return ["--subsets", str(tmp_path / "subsets.parquet"), "--seed", "0"]
 
 
 def _features(tmp_path: Path, values: np.ndarray, identity: dict, tokens: np.ndarray | None = None) -> Path:
@@ -101,15 +101,31 @@ def test_a_classification_cell_end_to_end(tmp_path: Path) -> None:
         {"weights_sha256": "toy"},
     )
     settings = {"head": "linear", "lr": 0.05, "max_epochs": 30, "patience": 30, "batch_size": 8}
-    out = tmp_path / "cell.parquet"
+    half, out = tmp_path / "half.parquet", tmp_path / "cell.parquet"
     cli.main(
         [
             "evaluate",
             *_cell_arguments(tmp_path, features),
             *_subsets(tmp_path),
-            *("--settings", json.dumps(settings), "--out", str(out)),
+            *("--fractions", "0.5", "1.0", "--settings", json.dumps(settings), "--out", str(half), str(out)),
         ]
     )
+    assert pl.read_parquet(half)["n_train"][0] == 20  # one job, one seed, every fraction
+    rejects = Rejects("toy")
+    for sample in ("s00", "s01", "s63"):  # two train samples and one test sample the cache rejected
+        rejects.add(f"{sample}.png", None, sample, "cannot decode image")
+    rejects.frame().write_parquet(tmp_path / "cache.rejects.parquet")
+    arguments = _cell_arguments(tmp_path, features)
+    arguments[arguments.index("--exclude") + 1] = str(tmp_path / "cache.rejects.parquet")
+    cli.main(
+        [
+            "evaluate",
+            *arguments,
+            *_subsets(tmp_path),
+            *("--fractions", "1.0", "--settings", json.dumps(settings), "--out", str(half)),
+        ]
+    )
+    assert pl.read_parquet(half).select("n_train", "n_test").row(0) == (38, 11)
     rows = pl.read_parquet(out)
     assert rows["metric"].to_list() == ["auroc"]
     assert rows["value"][0] == 1.0 and rows["ci_low"][0] <= 1.0 <= rows["ci_high"][0]
@@ -149,7 +165,7 @@ def test_a_segmentation_cell_end_to_end(tmp_path: Path) -> None:
             *_cell_arguments(tmp_path, features),
             *_subsets(tmp_path),
             *("--masks", str(tmp_path / "masks.zarr"), "--image-spec", json.dumps(IMAGE_SPEC)),
-            *("--settings", json.dumps(settings), "--out", str(out)),
+            *("--fractions", "1.0", "--settings", json.dumps(settings), "--out", str(out)),
         ]
     )
     rows = pl.read_parquet(out)

@@ -3,7 +3,7 @@ import pandas as pd
 import polars as pl
 
 from adaptor.evaluate.fractions import draw, draw_mgca, subset_hash
-from adaptor.evaluate.run import draw_subsets, split_ids
+from adaptor.evaluate.subsets import draw_subsets, split_ids
 
 
 def _labels(n: int = 1000, positive: float = 0.2) -> np.ndarray:

@@ -2,7 +2,7 @@ import math
 
 import numpy as np
 import pytest
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import f1_score, roc_auc_score
 
 from adaptor.evaluate.metrics import auroc, classification_metrics, dice_scores, with_intervals
 
@@ -69,3 +69,42 @@ def test_dice_three_ways_on_hand_made_masks() -> None:
     nothing = dice_scores(np.zeros((4, 2, 2)), masks)
     assert nothing["dice_mgca"] == nothing["dice_empty_predictor"] == 0.5 and nothing["dice_positive"] == 0.0
     assert np.isnan(dice_scores(np.zeros((2, 2, 2)), np.zeros((2, 2, 2)))["dice_positive"])
+
+
+def _reference_metrics(task: str, targets: np.ndarray, scores: np.ndarray) -> dict[str, float]:
+    """scikit-learn on one resampled array: what the weighted metrics must equal."""
+    if task == "multiclass":
+        truth, predicted = targets[:, 0].astype(int), scores.argmax(1)
+        f1 = f1_score(truth, predicted, average="macro", labels=list(range(scores.shape[1])), zero_division=0)
+        return {"accuracy": float((truth == predicted).mean()), "macro_f1": float(f1)}
+    per_class = {}
+    for i in range(targets.shape[1]):
+        known = ~np.isnan(targets[:, i])
+        column = targets[known, i]
+        defined = 0 < column.sum() < len(column)
+        per_class[f"auroc/{i}"] = roc_auc_score(column, scores[known, i]) if defined else math.nan
+    if task == "binary":
+        return {"auroc": per_class["auroc/0"]}
+    defined = [v for v in per_class.values() if not math.isnan(v)]
+    return {"auroc": float(np.mean(defined)) if defined else math.nan, **per_class}
+
+
+@pytest.mark.parametrize("task", ["binary", "multilabel", "multiclass"])
+def test_the_weighted_bootstrap_equals_scoring_each_resample_in_turn(task: str) -> None:
+    rng = np.random.default_rng(7)
+    n, classes = 60, ("0", "1", "2", "3")
+    if task == "multiclass":
+        targets, scores = rng.integers(0, 3, (n, 1)).astype(float), rng.random((n, 4))  # class 3 absent
+    else:
+        width = 1 if task == "binary" else 4
+        targets = (rng.random((n, width)) < 0.3).astype(float)
+        targets[rng.random((n, width)) < 0.1] = np.nan if task == "multilabel" else 0.0
+        scores = np.round(rng.random((n, width)), 1)  # ties
+        classes = classes[:width]
+    ours = with_intervals(task, targets, scores, classes, resamples=200, seed=3)
+    draws = np.random.default_rng(3).integers(0, n, (200, n))
+    resampled = [_reference_metrics(task, targets[index], scores[index]) for index in draws]
+    for name, (value, low, high) in ours.items():
+        assert value == pytest.approx(_reference_metrics(task, targets, scores)[name])
+        values = [r[name] for r in resampled if not math.isnan(r[name])]
+        assert (low, high) == pytest.approx(tuple(np.percentile(values, [2.5, 97.5])))

@@ -19,8 +19,8 @@ from adaptor import cli
 from adaptor.data import manifest
 from adaptor.data.manifest import Rejects
 from adaptor.data.prepare import prepare
-from adaptor.evaluate.run import split_ids
 from adaptor.evaluate.splits import mgca_splits
+from adaptor.evaluate.subsets import split_ids
 
 FRACTIONS = ("0.1", "0.5", "1.0")
 
@@ -34,7 +34,7 @@ def _subsets(tmp_path: Path, root: Path, reader: str, task: str, protocol: str =
     cli.main(
         [
             *("subsets", "--manifest", str(tmp_path / "m.parquet"), "--out", str(out)),
-            *("--fractions", *FRACTIONS, "--seeds", "0", "1", "--exclude", str(tmp_path / "none.parquet")),
+            *("--fractions", *FRACTIONS, "--seeds", "0", "1"),
             *("--prepare-rejects", str(tmp_path / "prepare.rejects.parquet")),
             *("--protocol", protocol, "--task", task, "--reader", reader),
         ]

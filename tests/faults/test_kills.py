@@ -24,6 +24,9 @@ import zarr
 from adaptor import config as workflow_config
 from adaptor.cache.store import open_cache
 
+pytestmark = pytest.mark.fault_injection  # slow: pytest -m fault_injection runs these alone
+
+
 TINY = Path(__file__).parents[1] / "workflow" / "tiny.yaml"
 SEED = 20261129
 TIMING = {"wall_seconds", "train_samples_per_second"}
@@ -153,9 +156,9 @@ def _cell(settings: dict) -> Callable[[Path], list[str]]:
         return [
             *("evaluate", "--manifest", "results/manifests/rsna.parquet"),
             *("--features", "results/cache/rsna/image/efficientnet_lite0.zarr"),
-            *("--subsets", "results/subsets/rsna/classification.parquet"),
+            *("--subsets", "results/subsets/rsna/classification/0.parquet"),
             *("--exclude", "results/cache/rsna/image/efficientnet_lite0.rejects.parquet"),
-            *("--fraction", "1.0", "--seed", "0", "--method", "frozen"),
+            *("--fractions", "1.0", "--seed", "0", "--method", "frozen"),
             *("--image-encoder", "efficientnet_lite0", "--text-encoder", ""),
             *("--settings", json.dumps(settings["evaluate"]["classification"]["head"])),
             *("--out", str(out / "cell.parquet")),

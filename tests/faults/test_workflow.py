@@ -13,7 +13,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import yaml
+
+pytestmark = pytest.mark.fault_injection  # slow: pytest -m fault_injection runs these alone
+
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = REPO / "tests" / "workflow" / "tiny.yaml"

@@ -107,7 +107,7 @@ def test_changing_the_text_encoder_reruns_only_its_dependants(
     assert "masks" not in jobs
     evaluate = config["evaluate"]
     assert jobs["adaptor_features"] == 2  # rsna's, for both modes
-    cells = 2 * len(evaluate["fractions"]) * len(evaluate["seeds"])  # adaptor, adaptor_tokens
+    cells = 2 * len(evaluate["seeds"])  # adaptor, adaptor_tokens: one job per seed, every fraction
     assert jobs["evaluate_classification"] == cells  # the frozen baseline stays
     assert jobs["evaluate_segmentation"] == cells and jobs["evaluate_zeroshot"] == 2
 
@@ -124,10 +124,55 @@ def test_changing_an_image_preprocessing_reruns_only_that_encoders_jobs(
     assert "demo_data" not in jobs and "prepare" not in jobs
     # two image caches (mimic, rsna), 2 parts each; no text embedding reruns
     assert (jobs["embed_init"], jobs["embed_part"], jobs["embed_finalize"]) == (2, 4, 2)
-    assert jobs["pretrain"] == 2 and jobs["adaptor_features"] == 2 and jobs["subsets"] == 3
+    assert jobs["pretrain"] == 2 and jobs["adaptor_features"] == 2
+    assert "subsets" not in jobs and "zeroshot_split" not in jobs  # drawn from the manifest alone
     assert jobs["masks"] == 1  # masks follow the image geometry
     result = snakemake(finished_run, changed, "-n", "--quiet", "rules", "--printshellcmds")
     assert "--modality text" not in result.stdout
+
+
+@pytest.mark.slow
+def test_adding_a_seed_schedules_only_its_cells(
+    finished_run: Path, tmp_path: Path, snakemake: Snakemake, scheduled: Scheduled
+) -> None:
+    config = yaml.safe_load(TINY.read_text())
+    config["evaluate"]["seeds"] = [0, 1]
+    added = tmp_path / "added.yaml"
+    added.write_text(yaml.safe_dump(config))
+    jobs = scheduled(snakemake(finished_run, added, "-n"))
+    methods = len(config["evaluate"]["methods"])
+    # seed 1's subsets for classification and segmentation, its cells, and the tables
+    expected = {"subsets": 2, "evaluate_classification": methods, "evaluate_segmentation": methods}
+    assert jobs == expected | {"report": 1, "all": 1}
+
+
+@pytest.mark.slow
+def test_adding_an_image_encoder_schedules_only_its_work(
+    finished_run: Path, tmp_path: Path, snakemake: Snakemake, scheduled: Scheduled
+) -> None:
+    config = yaml.safe_load(TINY.read_text())
+    second = config["encoders"]["image"]["efficientnet_lite0"] | {"preprocess": {"resize": 64, "crop": 64}}
+    config["encoders"]["image"]["second"] = second
+    config["pretrain"]["image_encoders"].append("second")
+    added = tmp_path / "added.yaml"
+    added.write_text(yaml.safe_dump(config))
+    result = snakemake(finished_run, added, "-n", "--printshellcmds")
+    jobs = scheduled(result)
+    methods = len(config["evaluate"]["methods"])
+    expected = {
+        "embed_init": 2,  # mimic and rsna images: the new encoder's caches, 2 parts each
+        "embed_part": 4,
+        "embed_finalize": 2,
+        "pretrain": 2,  # pooled and token mode
+        "adaptor_features": 2,
+        "masks": 1,  # rsna's masks in the new encoder's geometry
+        "evaluate_classification": methods,
+        "evaluate_segmentation": methods,
+        "evaluate_zeroshot": 2,
+    }
+    assert jobs == expected | {"report": 1, "all": 1}
+    evaluations = [line for line in result.stdout.splitlines() if "python -m adaptor evaluate " in line]
+    assert evaluations and all("--image-encoder second " in line for line in evaluations)
 
 
 def repository_root_with_data(tmp_path: Path, config: Path) -> Path:
@@ -154,8 +199,8 @@ def test_the_papers_sweep_embeds_each_encoder_once_per_dataset(
     assert jobs["pretrain"] == 15  # 3 x 5 Adaptors, none with an encoder in the loop
     assert jobs["adaptor_features"] == 4 * 15 and jobs["masks"] == 2 * 3
     models = 15 + 3 + 3  # Adaptors, frozen encoders, random floors
-    assert jobs["evaluate_classification"] == 3 * models * 3 * 3  # datasets x models x fractions x seeds
-    assert jobs["evaluate_segmentation"] == 2 * models * 3 * 3 and jobs["evaluate_zeroshot"] == 3 * 15
+    assert jobs["evaluate_classification"] == 3 * models * 3  # datasets x models x seeds, every fraction
+    assert jobs["evaluate_segmentation"] == 2 * models * 3 and jobs["evaluate_zeroshot"] == 3 * 15
     assert "resources: tmpdir=/tmp, gpu=1, nvidia_gpu=1" in result.stdout
 
 
@@ -233,14 +278,19 @@ def test_an_edited_label_file_reruns_prepare(
     assert scheduled(snakemake(tmp_path, real, "-n", manifest)) == {"prepare": 1}
 
 
-def test_the_demo_fans_out_one_job_per_cell(
+def test_the_demo_fans_out_one_job_per_seed(
     tmp_path: Path, snakemake: Snakemake, scheduled: Scheduled
 ) -> None:
-    jobs = scheduled(snakemake(tmp_path, REPO / "config/demo.yaml", "-n"))
-    # (dataset, method, fraction, seed): 3 datasets x 3 methods x 3 fractions x 3 seeds, and
-    # SIIM + RSNA boxes for segmentation; zero-shot once per dataset for the Adaptor
-    assert jobs["evaluate_classification"] == 81 and jobs["subsets"] == 3 + 2 + 3  # per (dataset, task)
-    assert jobs["evaluate_segmentation"] == 54 and jobs["evaluate_zeroshot"] == 3 and jobs["masks"] == 2
+    result = snakemake(tmp_path, REPO / "config/demo.yaml", "-n")
+    jobs = scheduled(result)
+    # (dataset, method, seed): 3 datasets x 3 methods x 3 seeds, each job writing its 3 fractions'
+    # cells, and SIIM + RSNA boxes for segmentation; zero-shot once per dataset for the Adaptor
+    assert jobs["evaluate_classification"] == 27 and jobs["subsets"] == (3 + 2) * 3  # (dataset, task, seed)
+    assert jobs["evaluate_segmentation"] == 18 and jobs["evaluate_zeroshot"] == 3 and jobs["masks"] == 2
+    assert jobs["zeroshot_split"] == 3
+    assert result.stdout.count("results/runs/rsna/classification/adaptor/") == 3 * 3 * 2  # in/outputs
+    # embed.parts 1: each cache is one job (5 image caches, 4 random floors, 1 text cache)
+    assert jobs["embed"] == 10 and not {"embed_init", "embed_part", "embed_finalize"} & set(jobs)
 
 
 def test_bad_config_names_the_key(tmp_path: Path, snakemake: Snakemake) -> None:
@@ -278,7 +328,8 @@ def test_the_mgca_protocol_draws_mgcas_split_per_task(
     config["evaluate"]["classification"]["datasets"].remove("chexpert")  # zero-shot on it stays
     mgca.write_text(yaml.safe_dump(config))
     result = snakemake(tmp_path, mgca, "-n", "--printshellcmds")
-    assert scheduled(result)["subsets"] == 2 + 2 + 3  # classification, segmentation, zero-shot
+    assert scheduled(result)["subsets"] == (2 + 2) * 3  # classification, segmentation; per seed
+    assert scheduled(result)["zeroshot_split"] == 3
     tasks = (
         ("classification", "rsna"),
         ("segmentation", "rsna"),

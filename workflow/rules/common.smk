@@ -16,6 +16,7 @@ DATASETS = config["datasets"]
 IMAGE_ENCODERS = dict(config["encoders"]["image"])
 TEXT_ENCODERS = config["encoders"]["text"]
 ENCODERS = {"image": IMAGE_ENCODERS, "text": TEXT_ENCODERS}
+THREADS = config["threads"]
 EMBED = config["embed"]
 PRETRAIN = config["pretrain"]
 EVALUATE = config["evaluate"]
@@ -143,9 +144,16 @@ wildcard_constraints:
     method="|".join(["frozen", "random", *ADAPTOR_MODES]),
     mode="pooled|tokens",
     task="classification|segmentation|zeroshot",
-    fraction="[0-9.]+",
     seed="[0-9]+",
     demo_root="|".join(re.escape(root) for root in DEMO_ROOTS) or "$^",
+
+
+def pretraining_first(wildcards):
+    """Scheduling priority: the pre-training set's data, manifest and caches come first, since the
+    Adaptor and every cell that reads it wait on them; the rest fills the other cores meanwhile.
+    """
+    dataset = wildcards.get("dataset") or DEMO_ROOTS.get(wildcards.get("demo_root"))
+    return int(dataset == PRETRAIN["dataset"])
 
 
 def as_json(value):
@@ -234,20 +242,21 @@ def adaptor_features_path(dataset, image_encoder, text_encoder, mode):
 
 
 def get_features(wildcards):
-    """The frozen features a head or decoder trains on: an encoder's cache, or the Adaptor's."""
-    if wildcards.method in ADAPTOR_MODES:
-        return {
-            "features": adaptor_features_path(
-                wildcards.dataset,
-                wildcards.image_encoder,
-                wildcards.text_encoder,
-                ADAPTOR_MODES[wildcards.method],
-            )
-        }
+    """The frozen features a head or decoder trains on (an encoder's cache, or the Adaptor's), and
+    the rejects table of the image cache behind them: the samples its cells leave out.
+    """
     encoder = wildcards.image_encoder
     if wildcards.method == "random":
         encoder = random_encoder(encoder)
-    return get_cache(wildcards.dataset, "image", encoder, "features")
+    image_cache = get_cache(wildcards.dataset, "image", encoder, "features")
+    if wildcards.method in ADAPTOR_MODES:
+        image_cache["features"] = adaptor_features_path(
+            wildcards.dataset,
+            wildcards.image_encoder,
+            wildcards.text_encoder,
+            ADAPTOR_MODES[wildcards.method],
+        )
+    return image_cache
 
 
 def get_text_encoder_argument(wildcards):
@@ -267,14 +276,6 @@ def get_adaptor(wildcards):
         "adaptor_config": f"{directory}/config.json",
         "metrics": f"{directory}/metrics.json",
     }
-
-
-def get_embed_rejects(wildcards):
-    """Samples any evaluated image encoder rejected are left out for every method alike."""
-    return [
-        cache_rejects(wildcards.dataset, "image", encoder)
-        for encoder in PRETRAIN["image_encoders"]
-    ]
 
 
 def masks_path(dataset, image_encoder):
@@ -297,6 +298,31 @@ def method_encoders(methods=EVALUATE["methods"]):
 
 def run_path(dataset, task, method, image, text, fraction, seed):
     return f"results/runs/{dataset}/{task}/{method}/{image}/{text}/{fraction_label(fraction)}/{seed}.parquet"
+
+
+def seed_cells(task):
+    """One evaluation job's outputs: one seed's cells at every fraction, as wildcard patterns. A job
+    per seed, not per cell, saves a process start per fraction; a new seed or encoder is new jobs.
+    """
+    return [
+        run_path(
+            "{dataset}",
+            task,
+            "{method}",
+            "{image_encoder}",
+            "{text_encoder}",
+            fraction,
+            "{seed}",
+        )
+        for fraction in EVALUATE["fractions"]
+    ]
+
+
+def subsets_path(dataset, task, seed="{seed}"):
+    """One seed's label-fraction subsets with the val and test splits; zero-shot's test split alone."""
+    if task == "zeroshot":
+        return f"results/subsets/{dataset}/zeroshot.parquet"
+    return f"results/subsets/{dataset}/{task}/{seed}.parquet"
 
 
 def all_runs(task, datasets):

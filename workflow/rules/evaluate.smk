@@ -2,46 +2,64 @@ rule subsets:
     input:
         manifest="results/manifests/{dataset}.parquet",
         prepare_rejects="results/manifests/{dataset}.rejects.parquet",
-        exclude=get_embed_rejects,
     output:
-        "results/subsets/{dataset}/{task}.parquet",
+        subsets_path("{dataset}", "{task}"),
     log:
-        "logs/subsets/{dataset}/{task}.log",
+        "logs/subsets/{dataset}/{task}/{seed}.log",
+    wildcard_constraints:
+        task="classification|segmentation",
     conda:
         "../../envs/adaptor.yaml"
     params:
         fractions=[fraction_label(f) for f in EVALUATE["fractions"]],
-        seeds=EVALUATE["seeds"],
         protocol=EVALUATE["protocol"],
         reader=lambda wildcards: DATASETS[wildcards.dataset]["reader"],
     shell:
-        "python -m adaptor subsets --manifest {input.manifest:q} --exclude {input.exclude:q}"
-        " --prepare-rejects {input.prepare_rejects:q}"
-        " --fractions {params.fractions:q} --seeds {params.seeds:q} --protocol {params.protocol:q}"
+        "python -m adaptor subsets --manifest {input.manifest:q} --prepare-rejects {input.prepare_rejects:q}"
+        " --fractions {params.fractions:q} --seeds {wildcards.seed:q} --protocol {params.protocol:q}"
         " --task {wildcards.task:q} --reader {params.reader:q} --out {output:q} > {log:q} 2>&1"
+
+
+rule zeroshot_split:
+    input:
+        manifest="results/manifests/{dataset}.parquet",
+        prepare_rejects="results/manifests/{dataset}.rejects.parquet",
+    output:
+        subsets_path("{dataset}", "zeroshot"),
+    log:
+        "logs/zeroshot_split/{dataset}.log",
+    conda:
+        "../../envs/adaptor.yaml"
+    params:
+        protocol=EVALUATE["protocol"],
+        reader=lambda wildcards: DATASETS[wildcards.dataset]["reader"],
+    shell:
+        "python -m adaptor subsets --manifest {input.manifest:q} --prepare-rejects {input.prepare_rejects:q}"
+        " --protocol {params.protocol:q} --task zeroshot --reader {params.reader:q}"
+        " --out {output:q} > {log:q} 2>&1"
 
 
 rule evaluate_classification:
     input:
         unpack(get_features),
         manifest="results/manifests/{dataset}.parquet",
-        exclude=get_embed_rejects,
-        subsets="results/subsets/{dataset}/classification.parquet",
+        subsets=subsets_path("{dataset}", "classification"),
     output:
-        "results/runs/{dataset}/classification/{method}/{image_encoder}/{text_encoder}/{fraction}/{seed}.parquet",
+        seed_cells("classification"),
     log:
-        "logs/evaluate_classification/{dataset}/{method}/{image_encoder}/{text_encoder}/{fraction}/{seed}.log",
+        "logs/evaluate_classification/{dataset}/{method}/{image_encoder}/{text_encoder}/{seed}.log",
     benchmark:
-        "results/benchmarks/evaluate_classification/{dataset}/{method}/{image_encoder}/{text_encoder}/{fraction}/{seed}.tsv"
+        "results/benchmarks/evaluate_classification/{dataset}/{method}/{image_encoder}/{text_encoder}/{seed}.tsv"
     conda:
         "../../envs/adaptor.yaml"
     params:
         settings=as_json(CLASSIFICATION["head"]),
         text_encoder=get_text_encoder_argument,
+        fractions=[fraction_label(f) for f in EVALUATE["fractions"]],
     shell:
         "python -m adaptor evaluate --manifest {input.manifest:q} --features {input.features:q}"
-        " --subsets {input.subsets:q} --exclude {input.exclude:q} --fraction {wildcards.fraction:q} --seed {wildcards.seed:q}"
-        " --method {wildcards.method:q} --image-encoder {wildcards.image_encoder:q}"
+        " --exclude {input.features_rejects:q} --subsets {input.subsets:q} --seed {wildcards.seed:q}"
+        " --fractions {params.fractions:q} --method {wildcards.method:q} --image-encoder {wildcards.image_encoder:q}"
         " --text-encoder={params.text_encoder:q} --settings {params.settings:q} --out {output:q} > {log:q} 2>&1"
 
 
@@ -65,15 +83,14 @@ rule evaluate_segmentation:
     input:
         unpack(get_features),
         manifest="results/manifests/{dataset}.parquet",
-        exclude=get_embed_rejects,
-        subsets="results/subsets/{dataset}/segmentation.parquet",
+        subsets=subsets_path("{dataset}", "segmentation"),
         masks=lambda wildcards: masks_path(wildcards.dataset, wildcards.image_encoder),
     output:
-        "results/runs/{dataset}/segmentation/{method}/{image_encoder}/{text_encoder}/{fraction}/{seed}.parquet",
+        seed_cells("segmentation"),
     log:
-        "logs/evaluate_segmentation/{dataset}/{method}/{image_encoder}/{text_encoder}/{fraction}/{seed}.log",
+        "logs/evaluate_segmentation/{dataset}/{method}/{image_encoder}/{text_encoder}/{seed}.log",
     benchmark:
-        "results/benchmarks/evaluate_segmentation/{dataset}/{method}/{image_encoder}/{text_encoder}/{fraction}/{seed}.tsv"
+        "results/benchmarks/evaluate_segmentation/{dataset}/{method}/{image_encoder}/{text_encoder}/{seed}.tsv"
     conda:
         "../../envs/adaptor.yaml"
     threads: 1
@@ -81,11 +98,12 @@ rule evaluate_segmentation:
         settings=as_json(SEGMENTATION["decoder"]),
         text_encoder=get_text_encoder_argument,
         image_spec=lambda wildcards: as_json(IMAGE_ENCODERS[wildcards.image_encoder]),
+        fractions=[fraction_label(f) for f in EVALUATE["fractions"]],
     shell:
         "python -m adaptor segment --manifest {input.manifest:q} --features {input.features:q}"
         " --masks {input.masks:q} --image-spec {params.image_spec:q}"
-        " --subsets {input.subsets:q} --exclude {input.exclude:q} --fraction {wildcards.fraction:q} --seed {wildcards.seed:q}"
-        " --method {wildcards.method:q} --image-encoder {wildcards.image_encoder:q}"
+        " --exclude {input.features_rejects:q} --subsets {input.subsets:q} --seed {wildcards.seed:q}"
+        " --fractions {params.fractions:q} --method {wildcards.method:q} --image-encoder {wildcards.image_encoder:q}"
         " --text-encoder={params.text_encoder:q} --settings {params.settings:q} --out {output:q}"
         " --threads {threads:q} > {log:q} 2>&1"
 
@@ -95,8 +113,7 @@ rule evaluate_zeroshot:
         unpack(get_features),
         unpack(get_adaptor),
         manifest="results/manifests/{dataset}.parquet",
-        exclude=get_embed_rejects,
-        subsets="results/subsets/{dataset}/zeroshot.parquet",
+        subsets=subsets_path("{dataset}", "zeroshot"),
     output:
         "results/runs/{dataset}/zeroshot/{method}/{image_encoder}/{text_encoder}.parquet",
     log:
@@ -115,7 +132,7 @@ rule evaluate_zeroshot:
         ),
     shell:
         "python -m adaptor zeroshot --manifest {input.manifest:q} --features {input.features:q}"
-        " --exclude {input.exclude:q} --method {wildcards.method:q} --image-encoder {wildcards.image_encoder:q}"
+        " --exclude {input.features_rejects:q} --method {wildcards.method:q} --image-encoder {wildcards.image_encoder:q}"
         " --text-encoder {wildcards.text_encoder:q} --text-spec {params.text_spec:q}"
         " --adaptor-dir {params.adaptor_dir:q} --subsets {input.subsets:q} --settings {params.prompts:q}"
         " --out {output:q} > {log:q} 2>&1"

@@ -5,6 +5,7 @@ rule demo_data:
         "logs/demo_data/{demo_root}.log",
     benchmark:
         "results/benchmarks/demo_data/{demo_root}.tsv"
+    priority: pretraining_first
     conda:
         "../../envs/adaptor.yaml"
     params:
@@ -29,9 +30,10 @@ rule prepare:
         "logs/prepare/{dataset}.log",
     benchmark:
         "results/benchmarks/prepare/{dataset}.tsv"
+    priority: pretraining_first
     conda:
         "../../envs/adaptor.yaml"
-    threads: 4
+    threads: THREADS["prepare"]
     params:
         settings=dataset_settings,
         on_error=config["on_error"],

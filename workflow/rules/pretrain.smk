@@ -10,9 +10,10 @@ rule pretrain:
         "logs/pretrain/{image_encoder}/{text_encoder}/{mode}.log",
     benchmark:
         "results/benchmarks/pretrain/{image_encoder}/{text_encoder}/{mode}.tsv"
+    priority: 1
     conda:
         "../../envs/adaptor.yaml"
-    threads: 2
+    threads: THREADS["pretrain"]
     resources:
         gpu=PRETRAIN["gpus"],
         nvidia_gpu=PRETRAIN["gpus"],
@@ -54,9 +55,10 @@ rule adaptor_features:
         "logs/adaptor_features/{dataset}/{image_encoder}/{text_encoder}/{mode}.log",
     benchmark:
         "results/benchmarks/adaptor_features/{dataset}/{image_encoder}/{text_encoder}/{mode}.tsv"
+    priority: 1
     conda:
         "../../envs/adaptor.yaml"
-    threads: 2
+    threads: THREADS["pretrain"]
     params:
         adaptor_dir=lambda wildcards: adaptor_dir(
             wildcards.image_encoder, wildcards.text_encoder, wildcards.mode

@@ -6,10 +6,10 @@ into the repository.
 
 from __future__ import annotations
 
+import importlib.util
 import tarfile
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 from adaptor.data.demo.render import Finding
@@ -71,14 +71,12 @@ class IUReport:
 
 
 def archive_path() -> Path:
-    """Locate the report archive inside the installed torchxrayvision package."""
-    try:
-        root = resources.files("torchxrayvision")
-    except ModuleNotFoundError as error:
-        raise RuntimeError(
-            "The demo needs torchxrayvision's package data: pip install -e '.[demo]'"
-        ) from error
-    return Path(str(root.joinpath(ARCHIVE)))
+    """Locate the report archive inside the installed torchxrayvision package, without importing
+    the package (its import loads torch and torchvision: seconds per demo job)."""
+    spec = importlib.util.find_spec("torchxrayvision")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("The demo needs torchxrayvision's package data: pip install -e '.[demo]'")
+    return Path(next(iter(spec.submodule_search_locations))) / ARCHIVE
 
 
 def finding_from_mesh(term: str) -> Finding | None:

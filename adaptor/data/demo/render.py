@@ -138,7 +138,9 @@ def _texture(rng: np.random.Generator, size: int, coarse: int = 24) -> np.ndarra
 
 def _soft(distance: np.ndarray, width: float) -> np.ndarray:
     """A linear ramp from 1 (inside, distance < -2 width) to 0 (outside, distance > 2 width)."""
-    return np.clip(0.5 - distance / (4 * width), 0.0, 1.0)
+    ramp = distance / (4 * width)
+    np.subtract(0.5, ramp, out=ramp)
+    return np.clip(ramp, 0.0, 1.0, out=ramp)
 
 
 class _Canvas:
@@ -151,9 +153,24 @@ class _Canvas:
         self.anatomy = anatomy
         self.edge = 1.5 / size
         self._lungs: dict[_Lung, np.ndarray] = {}
+        self._ellipses: dict[tuple[float, float, float, float], np.ndarray] = {}
 
     def ellipse_distance(self, cx: float, cy: float, rx: float, ry: float) -> np.ndarray:
-        return np.sqrt(((self.x - cx) / rx) ** 2 + ((self.y - cy) / ry) ** 2) - 1.0
+        """sqrt(((x - cx) / rx)^2 + ((y - cy) / ry)^2) - 1, computed in place and kept per ellipse
+        (the heart's is asked for three times): the renderer's costliest array."""
+        key = (cx, cy, rx, ry)
+        if key not in self._ellipses:
+            across = self.x - cx
+            across /= rx
+            np.square(across, out=across)
+            down = self.y - cy
+            down /= ry
+            np.square(down, out=down)
+            across += down
+            np.sqrt(across, out=across)
+            across -= 1.0
+            self._ellipses[key] = across
+        return self._ellipses[key]
 
     def lung(self, lung: _Lung) -> np.ndarray:
         """Soft mask of one lung: an ellipse above the diaphragm dome, outside the heart (cached)."""
