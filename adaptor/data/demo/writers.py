@@ -132,9 +132,9 @@ def write_mimic(root: Path, n_reports: int | None, size: int, seed: int) -> int:
         bucket = int(_hex_id(seed, subject), 16) % 100
         split = "test" if bucket < 4 else "validate" if bucket < 8 else "train"
         views = ["PA"] + (["LATERAL"] if index % 10 == 3 else [])
+        pixels = render(report.rendered, seed=seed * 1_000_003 + index, size=size).pixels  # once per study
         for view in views:
             dicom_id = "-".join(_hex_id(seed, study, view, length=40)[i : i + 8] for i in range(0, 40, 8))
-            pixels = render(report.rendered, seed=seed * 1_000_003 + index, size=size).pixels
             _save(study_dir / f"s{study}" / f"{dicom_id}.jpg", pixels.T if view == "LATERAL" else pixels)
             metadata.append([dicom_id, subject, study, "CHEST (PA AND LAT)", view, size, size])
             splits.append([dicom_id, study, subject, split])
