@@ -166,6 +166,10 @@ def fraction_label(fraction):
     return str(float(fraction))
 
 
+# The label fractions as the cells' paths and the CLI spell them.
+FRACTIONS = [fraction_label(fraction) for fraction in EVALUATE["fractions"]]
+
+
 def get_dataset_files(wildcards):
     """A demo dataset is the folder its rule renders; a real one, the label files (and report
     archive) its reader needs, so a dry run names a missing one and an edited one reruns prepare.

@@ -11,7 +11,7 @@ rule subsets:
     conda:
         "../../envs/adaptor.yaml"
     params:
-        fractions=[fraction_label(f) for f in EVALUATE["fractions"]],
+        fractions=FRACTIONS,
         protocol=EVALUATE["protocol"],
         reader=lambda wildcards: DATASETS[wildcards.dataset]["reader"],
     shell:
@@ -55,7 +55,7 @@ rule evaluate_classification:
     params:
         settings=as_json(CLASSIFICATION["head"]),
         text_encoder=get_text_encoder_argument,
-        fractions=[fraction_label(f) for f in EVALUATE["fractions"]],
+        fractions=FRACTIONS,
     shell:
         "python -m adaptor evaluate --manifest {input.manifest:q} --features {input.features:q}"
         " --exclude {input.features_rejects:q} --subsets {input.subsets:q} --seed {wildcards.seed:q}"
@@ -98,7 +98,7 @@ rule evaluate_segmentation:
         settings=as_json(SEGMENTATION["decoder"]),
         text_encoder=get_text_encoder_argument,
         image_spec=lambda wildcards: as_json(IMAGE_ENCODERS[wildcards.image_encoder]),
-        fractions=[fraction_label(f) for f in EVALUATE["fractions"]],
+        fractions=FRACTIONS,
     shell:
         "python -m adaptor segment --manifest {input.manifest:q} --features {input.features:q}"
         " --masks {input.masks:q} --image-spec {params.image_spec:q}"
