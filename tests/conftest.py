@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from filelock import FileLock
 from transformers import BertConfig, BertModel, BertTokenizerFast
 
 from adaptor.data.demo.writers import WRITERS
@@ -120,12 +121,32 @@ def scheduled() -> Callable[[subprocess.CompletedProcess[str]], dict[str, int]]:
 
 
 @pytest.fixture(scope="session")
-def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The workflow run to the end on ``tests/workflow/tiny.yaml``, once per session. Read it; a
-    test that changes it works on a copy."""
-    workdir = tmp_path_factory.mktemp("workflow")
-    result = run_snakemake(workdir, TINY_CONFIG)
-    assert result.returncode == 0, result.stderr[-4000:]
+def finished_run(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """The workflow run to the end on ``tests/workflow/tiny.yaml``, once per session: under
+    pytest-xdist the first worker to ask runs it while the others wait. Read it; a test that
+    changes it works on a copy."""
+    if worker_id == "master":  # no xdist: this session's own folder
+        return _run_tiny_workflow(tmp_path_factory.mktemp("workflow"))
+    shared = tmp_path_factory.getbasetemp().parent  # this session's folder, common to its workers
+    with FileLock(shared / "workflow.lock"):
+        failed = shared / "workflow.failed"
+        if failed.exists():
+            pytest.fail(failed.read_text())
+        workdir, done = shared / "workflow", shared / "workflow.done"
+        if not done.exists():
+            workdir.mkdir()
+            try:
+                _run_tiny_workflow(workdir)
+            except AssertionError as error:
+                failed.write_text(str(error))
+                raise
+            done.touch()
+    return workdir
+
+
+def _run_tiny_workflow(workdir: Path) -> Path:
+    completed = run_snakemake(workdir, TINY_CONFIG)
+    assert completed.returncode == 0, f"the tiny workflow failed: {completed.stderr[-4000:]}"
     return workdir
 
 

@@ -7,7 +7,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 def test_ci_runs_the_readme_test_command() -> None:
     command = (REPO / ".ci" / "run").read_text().strip().splitlines()[-1]
-    assert command.startswith("pip install -e") and command.endswith("pytest --durations=15")
+    assert command.startswith("pip install -e")
+    assert command.endswith("pytest -n 2 --dist loadfile --durations=15")
     assert f"```bash\n{command}\n```" in (REPO / "README.md").read_text()
 
 

@@ -152,8 +152,8 @@ def image_shards(
     dtype: np.dtype,
     counted: Callable[[int], None] = lambda rows: None,
 ) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
-    """Decode in workers (pinned memory on CUDA), encode in channels_last, yield whole shards;
-    ``counted`` hears of every batch's rows."""
+    """Decode in workers (pinned memory on CUDA), encode in channels_last with BatchNorms folded, yield
+    whole shards; ``counted`` hears of every batch's rows."""
     size = encoder.spec.batch_size
     batches = [
         list(range(first, min(first + size, bounds[shard][1])))
@@ -167,7 +167,7 @@ def image_shards(
         collate_fn=_collate,
         pin_memory=device.type == "cuda",
     )
-    module = encoder.module.to(device, memory_format=torch.channels_last)
+    module = encoder.inference_module().to(device, memory_format=torch.channels_last)
     shard_size = bounds[0][1] - bounds[0][0] if bounds else 1  # every shard but the last is full
     buffer: _ShardBuffer | None = None
     with torch.inference_mode(), _autocast(device):

@@ -163,3 +163,60 @@ def test_unreachable_hub_names_the_encoder_and_how_to_work_offline(monkeypatch: 
     monkeypatch.setattr(autoencoders, "ResNetAE", offline)
     with pytest.raises(WeightsNotFound, match=r"encoder 'ae'.*releases/download.*set weights to that file"):
         registry.load_encoder(EncoderSpec("ae", "image", "xrv_autoencoder", "101-elastic"))
+
+
+def _with_trained_statistics(module: torch.nn.Module) -> torch.nn.Module:
+    """Non-trivial BatchNorm statistics, so folding them into the convolutions changes weights."""
+    generator = torch.Generator().manual_seed(0)
+    for norm in module.modules():
+        if isinstance(norm, torch.nn.BatchNorm2d):
+            for tensor, low, high in [
+                (norm.running_mean, -0.5, 0.5),
+                (norm.running_var, 0.5, 2.0),
+                (norm.weight.data, 0.5, 1.5),
+                (norm.bias.data, -0.2, 0.2),
+            ]:
+                tensor.copy_(torch.rand(tensor.shape, generator=generator) * (high - low) + low)
+    return module
+
+
+@pytest.mark.parametrize("model", ["efficientnet_lite0", "resnet10t"])  # timm's BatchNormAct2d; plain BN
+def test_folded_batch_norms_leave_the_outputs_as_they_were(model: str) -> None:
+    spec = EncoderSpec("cnn", "image", "timm", model, weights="random", preprocess={"resize": 64, "crop": 64})
+    encoder = load_encoder(spec)
+    _with_trained_statistics(encoder.module)
+    folded = encoder.inference_module()
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.features.modules())
+    x = torch.randn(4, 3, 64, 64)
+    with torch.inference_mode():
+        for ours, theirs in zip(folded(x), encoder.module(x), strict=True):
+            torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-4)
+    assert encoder.parameter_count() == sum(p.numel() for p in encoder.module.model.parameters())
+
+
+def test_xrv_autoencoder_folds_too() -> None:
+    spec = EncoderSpec(
+        "ae", "image", "xrv_autoencoder", "101-elastic", weights="random",
+        preprocess={"resize": 64, "crop": 64, "normalize": "xrv", "channels": 1},
+    )  # fmt: skip
+    encoder = load_encoder(spec)
+    _with_trained_statistics(encoder.module)
+    folded = encoder.inference_module()
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    x = torch.rand(2, 1, 64, 64) * 2048 - 1024
+    with torch.inference_mode():
+        for ours, theirs in zip(folded(x), encoder.module(x), strict=True):
+            torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-4)
+
+
+def test_a_model_torch_fx_cannot_trace_runs_unfolded() -> None:
+    class Branching(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv, self.norm = torch.nn.Conv2d(1, 2, 3), torch.nn.BatchNorm2d(2)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.norm(self.conv(x)) if x.sum() > 0 else x  # control flow on a value
+
+    module = Branching().eval()
+    assert registry.fold_batch_norms(module) is module
