@@ -43,6 +43,11 @@ class AdaptorConfig:
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"adaptor mode must be one of {MODES}, got {self.mode!r}")
+        if self.width % self.heads:
+            raise ValueError(
+                f"pretrain.architecture: width {self.width} does not split into {self.heads} heads"
+                " (width must be a multiple of heads)"
+            )
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)

@@ -15,8 +15,9 @@ import math
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -51,6 +52,9 @@ class PretrainSettings:
     mode: str = "pooled"
     token_ram_gb: float = 8.0
     gather_negatives: bool = True
+    # The Adaptor's size (AdaptorConfig's width, layers, heads, ffn, dropout); each key not given is
+    # the paper's. A smaller one is for ablations and for tests.
+    architecture: dict[str, Any] = field(default_factory=dict)
 
 
 def linear_warmup_decay(total_steps: int, warmup_fraction: float):
@@ -144,7 +148,13 @@ def pretrain(
     train, val = splits["train"][1], splits["val"][1]
     torch.manual_seed(settings.seed)
     image_dim, text_dim = train.dims
-    config = AdaptorConfig(image_dim, text_dim, logit_scale_max=settings.logit_scale_max, mode=settings.mode)
+    config = AdaptorConfig(
+        image_dim,
+        text_dim,
+        **settings.architecture,
+        logit_scale_max=settings.logit_scale_max,
+        mode=settings.mode,
+    )
     model = Adaptor(config).to(device)
     trainer: torch.nn.Module = model
     if world > 1:

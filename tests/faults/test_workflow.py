@@ -49,9 +49,9 @@ def test_a_forced_pretraining_rerun_ends_with_the_same_weights(
 
 
 def _longer_pretraining(run: Path) -> Path:
-    """The tiny config with more epochs, so that a kill can land between two of them."""
+    """The tiny config with more epochs of the paper's Adaptor, so that a kill can land between two."""
     config = yaml.safe_load(TINY.read_text())
-    config["pretrain"].update(epochs=LONGER, patience=LONGER)
+    config["pretrain"].update(epochs=LONGER, patience=LONGER, architecture={})
     path = run / "longer.yaml"
     path.write_text(yaml.safe_dump(config))
     return path

@@ -102,3 +102,8 @@ def test_heads() -> None:
     assert count_parameters(make_head("mlp", 768, 3)) == 768 * 512 + 2 * 512 + 512 * 3 + 3
     with pytest.raises(ValueError, match="unknown head"):
         make_head("svm", 4, 1)
+
+
+def test_a_width_that_does_not_split_into_its_heads_names_the_setting() -> None:
+    with pytest.raises(ValueError, match=r"pretrain.architecture: width 100 does not split into 12 heads"):
+        AdaptorConfig(8, 8, width=100)

@@ -89,6 +89,17 @@ def test_token_mode_trains_on_token_arrays(tmp_path: Path) -> None:
     assert metrics["best_val_loss"] < metrics["history"][0]["val_loss"] * 0.8
 
 
+def test_a_smaller_architecture_is_trained_saved_and_loaded(tmp_path: Path) -> None:
+    manifest, image, text = _caches(tmp_path)
+    small = {"width": 32, "layers": 1, "heads": 2, "ffn": 64, "dropout": 0.0}
+    settings = PretrainSettings(epochs=2, batch_size=16, lr=3e-4, architecture=small)
+    metrics = pretrain(manifest, open_cache(image), open_cache(text), settings, tmp_path / "run")
+    layer = 4 * 32 * 32 + 4 * 32 + 2 * 32 * 64 + 64 + 32 + 4 * 32
+    assert metrics["trainable_parameters"] == 24 * 32 + 16 * 32 + layer + 1
+    model = load_adaptor(tmp_path / "run")
+    assert model.config.layers == 1 and model.encode_image(torch.zeros(3, 24)).shape == (3, 32)
+
+
 def test_token_pairs_stream_every_pair_once_when_over_budget(tmp_path: Path) -> None:
     manifest, image, text = _token_caches(tmp_path)
     ids = manifest["id"].to_list()

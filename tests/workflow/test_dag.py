@@ -43,10 +43,12 @@ def test_the_dag_writes_every_cell(finished_run: Path) -> None:
     per_class = table.filter(pl.col("metric").str.starts_with("auroc/"))["value"]
     assert (per_class.is_nan() | per_class.is_between(0, 1)).all()  # NaN: a class absent from a tiny test set
     pretraining = pl.read_parquet(finished_run / "results/tables/pretraining.parquet")
-    assert pretraining["trainable_parameters"][0] == 1280 * 768 + 384 * 768 + 2 * 5_513_984 + 1
+    width, ffn = (config["pretrain"]["architecture"][key] for key in ("width", "ffn"))
+    layer = 4 * width * width + 4 * width + 2 * width * ffn + ffn + width + 4 * width  # attention, FFN, 2 LNs
+    assert pretraining["trainable_parameters"][0] == 1280 * width + 384 * width + 2 * layer + 1
     assert pretraining["frozen_parameters"][0] > 20_000_000
     assert pretraining["mode"].to_list() == ["pooled", "tokens"]
-    assert pretraining["trainable_parameters"][1] == pretraining["trainable_parameters"][0] + 2 * 768
+    assert pretraining["trainable_parameters"][1] == pretraining["trainable_parameters"][0] + 2 * width
     retrieval = pl.read_parquet(finished_run / "results/tables/retrieval.parquet")
     assert retrieval.height == 2 * 2 * 3 and set(retrieval["mode"]) == {"pooled", "tokens"}
     assert retrieval["recall"].is_between(0, 1).all()
@@ -86,7 +88,8 @@ def test_caches_are_fanned_out_complete_and_keep_tokens_where_asked(finished_run
     assert rsna.tokens(rsna.ids[:3].tolist())[0].shape == (3, 4, 1280)  # a 2 x 2 grid at 64 px
     adaptor = open_cache(finished_run / "results/cache/rsna/adaptor/efficientnet_lite0/minilm/pooled.zarr")
     assert adaptor.ids.tolist() == rsna.ids.tolist()
-    assert adaptor.tokens(adaptor.ids[:3].tolist())[0].shape == (3, 4, 768)
+    width = yaml.safe_load(TINY.read_text())["pretrain"]["architecture"]["width"]
+    assert adaptor.tokens(adaptor.ids[:3].tolist())[0].shape == (3, 4, width)
     assert pl.read_parquet(cache.with_suffix(".rejects.parquet")).is_empty()
 
 
@@ -226,7 +229,7 @@ def test_the_paper_config_from_the_repository_root_is_the_papers_recipe(
     pretrain = _settings(result.stdout, "pretrain")
     assert len(pretrain) == 15
     recipe = {"epochs": 50, "batch_size": 1024, "lr": 2e-5, "patience": 10, "weight_decay": 0.01}
-    assert all(settings.items() >= recipe.items() for settings in pretrain)
+    assert all(settings.items() >= (recipe | {"architecture": {}}).items() for settings in pretrain)
     decoders = _settings(result.stdout, "segment")
     reference = {"channels": [768, 512, 256, 128, 64], "batch_size": 4, "max_epochs": 100, "patience": 10}
     assert decoders and all(settings.items() >= reference.items() for settings in decoders)
