@@ -4,6 +4,7 @@ demo datasets written once per session by the demo generator."""
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -83,12 +84,16 @@ def kill_when_fixture() -> Callable[[subprocess.Popen, Callable[[], bool]], None
     return kill_when
 
 
-def run_snakemake(workdir: Path, config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """This checkout's Snakefile on ``config``, in ``workdir``, on 2 cores."""
-    command = [
+def _snakemake_command(workdir: Path, config: Path, *args: str) -> list[str]:
+    return [
         *(sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")),
         *("--directory", str(workdir), "--configfile", str(config), "--cores", "2", *args),
     ]
+
+
+def run_snakemake(workdir: Path, config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """This checkout's Snakefile on ``config``, in ``workdir``, on 2 cores."""
+    command = _snakemake_command(workdir, config, *args)
     return subprocess.run(command, capture_output=True, text=True, env=WORKFLOW_ENV, check=False)
 
 
@@ -120,34 +125,58 @@ def scheduled() -> Callable[[subprocess.CompletedProcess[str]], dict[str, int]]:
     return scheduled_jobs
 
 
+class TinyWorkflow:
+    """The workflow on ``tests/workflow/tiny.yaml``, run once per session in the background: it
+    starts as the session begins (when a selected test reads it) and runs beside the unit tests.
+    Under pytest-xdist the workers share it: the first to start it launches it, and every worker
+    waits for the exit status its shell writes."""
+
+    def __init__(self, tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> None:
+        base = tmp_path_factory.getbasetemp()
+        shared = base if worker_id == "master" else base.parent  # this session's, common to its workers
+        self.workdir = shared / "workflow"
+        self.lock, self.status, self.log = (shared / f"workflow.{name}" for name in ("lock", "rc", "log"))
+
+    def start(self) -> None:
+        with FileLock(self.lock):
+            if self.workdir.exists():
+                return
+            self.workdir.mkdir()
+            command = shlex.join(_snakemake_command(self.workdir, TINY_CONFIG))
+            log, status = (shlex.quote(str(path)) for path in (self.log, self.status))
+            partial = shlex.quote(f"{self.status}.part")  # renamed when written: never read half-written
+            script = f"{command} > {log} 2>&1; echo $? > {partial} && mv {partial} {status}"
+            _BACKGROUND.append(subprocess.Popen(["bash", "-c", script], env=WORKFLOW_ENV))
+
+    def wait(self, timeout: float = 1800.0) -> Path:
+        self.start()
+        deadline = time.monotonic() + timeout
+        while not self.status.exists():
+            if time.monotonic() > deadline:
+                pytest.fail(f"the tiny workflow did not end within {timeout:.0f} s (log: {self.log})")
+            time.sleep(1.0)
+        if self.status.read_text().strip() != "0":
+            pytest.fail(f"the tiny workflow failed: {self.log.read_text()[-4000:]}")
+        return self.workdir
+
+
+_BACKGROUND: list[subprocess.Popen] = []  # kept referenced while they run
+
+
+@pytest.fixture(scope="session", autouse=True)
+def tiny_workflow_started(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, worker_id: str
+) -> None:
+    """Start the tiny workflow as the session begins if any selected test reads its outputs."""
+    if any("finished_run" in item.fixturenames for item in request.session.items):
+        TinyWorkflow(tmp_path_factory, worker_id).start()
+
+
 @pytest.fixture(scope="session")
 def finished_run(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
-    """The workflow run to the end on ``tests/workflow/tiny.yaml``, once per session: under
-    pytest-xdist the first worker to ask runs it while the others wait. Read it; a test that
-    changes it works on a copy."""
-    if worker_id == "master":  # no xdist: this session's own folder
-        return _run_tiny_workflow(tmp_path_factory.mktemp("workflow"))
-    shared = tmp_path_factory.getbasetemp().parent  # this session's folder, common to its workers
-    with FileLock(shared / "workflow.lock"):
-        failed = shared / "workflow.failed"
-        if failed.exists():
-            pytest.fail(failed.read_text())
-        workdir, done = shared / "workflow", shared / "workflow.done"
-        if not done.exists():
-            workdir.mkdir()
-            try:
-                _run_tiny_workflow(workdir)
-            except AssertionError as error:
-                failed.write_text(str(error))
-                raise
-            done.touch()
-    return workdir
-
-
-def _run_tiny_workflow(workdir: Path) -> Path:
-    completed = run_snakemake(workdir, TINY_CONFIG)
-    assert completed.returncode == 0, f"the tiny workflow failed: {completed.stderr[-4000:]}"
-    return workdir
+    """The workflow run to the end on ``tests/workflow/tiny.yaml``, once per session. Read it; a
+    test that changes it works on a copy."""
+    return TinyWorkflow(tmp_path_factory, worker_id).wait()
 
 
 @pytest.fixture(scope="session")

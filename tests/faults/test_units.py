@@ -33,7 +33,8 @@ def _pairs(tmp_path: Path, n: int = 64) -> tuple[pl.DataFrame, Path, Path]:
 
 def test_pretraining_rewrites_lost_weights_from_its_checkpoint(tmp_path: Path) -> None:
     manifest, image, text = _pairs(tmp_path)
-    settings = PretrainSettings(epochs=4, batch_size=8, lr=3e-4, patience=10)
+    small = {"width": 64, "heads": 4, "ffn": 128}  # resuming does not depend on the size
+    settings = PretrainSettings(epochs=4, batch_size=8, lr=3e-4, patience=10, architecture=small)
     run = tmp_path / "run"
     pretrain(manifest, open_cache(image), open_cache(text), settings, run)
     weights = (run / "weights.safetensors").read_bytes()

@@ -9,6 +9,7 @@ from safetensors.torch import load_file
 
 from adaptor.cache import store
 from adaptor.cache.store import Layout, open_cache, write_all
+from adaptor.model.adaptor import Adaptor, AdaptorConfig, count_parameters
 from adaptor.train.pairs import TokenPairs
 from adaptor.train.pretrain import (
     PretrainSettings,
@@ -16,6 +17,8 @@ from adaptor.train.pretrain import (
     load_adaptor,
     pretrain,
 )
+
+SMALL = {"width": 64, "heads": 4, "ffn": 128}  # trains in seconds; the paper's size is counted apart
 
 
 def _caches(tmp_path: Path, n: int = 96) -> tuple[pl.DataFrame, Path, Path]:
@@ -38,7 +41,7 @@ def _caches(tmp_path: Path, n: int = 96) -> tuple[pl.DataFrame, Path, Path]:
 
 def test_training_improves_validation_loss_and_keeps_trainable_weights(tmp_path: Path) -> None:
     manifest, image, text = _caches(tmp_path)
-    settings = PretrainSettings(epochs=15, batch_size=16, lr=3e-4, patience=20)
+    settings = PretrainSettings(epochs=15, batch_size=16, lr=3e-4, patience=20, architecture=SMALL)
     metrics = pretrain(manifest, open_cache(image), open_cache(text), settings, tmp_path / "run")
     history = metrics["history"]
     assert metrics["best_val_loss"] < history[0]["val_loss"] * 0.8
@@ -46,7 +49,7 @@ def test_training_improves_validation_loss_and_keeps_trainable_weights(tmp_path:
     weights = load_file(tmp_path / "run" / "weights.safetensors")
     assert sum(t.numel() for t in weights.values()) == metrics["trainable_parameters"]
     model = load_adaptor(tmp_path / "run")
-    assert model.encode_image(torch.zeros(3, 24)).shape == (3, 768)
+    assert model.encode_image(torch.zeros(3, 24)).shape == (3, 64)
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["epochs_run"] == 15
     retrieval = metrics["retrieval"]  # 16 validation pairs: chance R@1 = 1/16, R@5 = 5/16
     assert retrieval["image_to_text/R@1"] > 0.4 and retrieval["text_to_image/R@5"] > 0.8
@@ -82,11 +85,16 @@ def _token_caches(tmp_path: Path, n: int = 96) -> tuple[pl.DataFrame, Path, Path
 
 def test_token_mode_trains_on_token_arrays(tmp_path: Path) -> None:
     manifest, image, text = _token_caches(tmp_path)
-    settings = PretrainSettings(epochs=8, batch_size=16, lr=3e-4, mode="tokens")
+    settings = PretrainSettings(epochs=8, batch_size=16, lr=3e-4, mode="tokens", architecture=SMALL)
     metrics = pretrain(manifest, open_cache(image), open_cache(text), settings, tmp_path / "run")
-    published = 24 * 768 + 16 * 768 + 2 * 5_513_984 + 1
-    assert metrics["mode"] == "tokens" and metrics["trainable_parameters"] == published + 2 * 768
+    small = Adaptor(AdaptorConfig(24, 16, **SMALL, mode="tokens"))
+    assert metrics["mode"] == "tokens" and metrics["trainable_parameters"] == count_parameters(small)
     assert metrics["best_val_loss"] < metrics["history"][0]["val_loss"] * 0.8
+
+
+def test_the_token_mode_adds_two_summary_tokens_to_the_published_adaptor() -> None:
+    published = 24 * 768 + 16 * 768 + 2 * 5_513_984 + 1
+    assert count_parameters(Adaptor(AdaptorConfig(24, 16, mode="tokens"))) == published + 2 * 768
 
 
 def test_a_smaller_architecture_is_trained_saved_and_loaded(tmp_path: Path) -> None:
@@ -115,7 +123,7 @@ def test_token_pairs_stream_every_pair_once_when_over_budget(tmp_path: Path) -> 
 
 def test_training_is_deterministic_on_cpu(tmp_path: Path) -> None:
     manifest, image, text = _caches(tmp_path)
-    settings = PretrainSettings(epochs=2, batch_size=16, lr=1e-4)
+    settings = PretrainSettings(epochs=2, batch_size=16, lr=1e-4, architecture=SMALL)
     first = pretrain(manifest, open_cache(image), open_cache(text), settings, tmp_path / "a")
     second = pretrain(manifest, open_cache(image), open_cache(text), settings, tmp_path / "b")
     assert first["history"] == second["history"]
@@ -123,7 +131,7 @@ def test_training_is_deterministic_on_cpu(tmp_path: Path) -> None:
 
 def test_early_stopping(tmp_path: Path) -> None:
     manifest, image, text = _caches(tmp_path)
-    settings = PretrainSettings(epochs=50, batch_size=16, lr=5e-3, patience=2)
+    settings = PretrainSettings(epochs=50, batch_size=16, lr=5e-3, patience=2, architecture=SMALL)
     metrics = pretrain(manifest, open_cache(image), open_cache(text), settings, tmp_path / "run")
     assert metrics["epochs_run"] == metrics["best_epoch"] + 3 < 50
 
