@@ -159,6 +159,8 @@ def fold_batch_norms(module: nn.Module) -> nn.Module:
     from timm.layers import BatchNormAct2d
     from torch.fx.experimental.optimization import fuse
 
+    if not any(isinstance(child, nn.BatchNorm2d) for child in module.modules()):
+        return module  # nothing to fold (a ViT): it runs as loaded, untraced
     copied = copy.deepcopy(module)
     for parent in list(copied.modules()):
         for name, child in list(parent.named_children()):

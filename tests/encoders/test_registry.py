@@ -220,3 +220,5 @@ def test_a_model_torch_fx_cannot_trace_runs_unfolded() -> None:
 
     module = Branching().eval()
     assert registry.fold_batch_norms(module) is module
+    without_norms = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.LayerNorm(2)).eval()
+    assert registry.fold_batch_norms(without_norms) is without_norms  # a ViT is not traced at all
