@@ -1,4 +1,7 @@
 # Adaptor: frozen encoders embedded once, a small Adaptor trained on the cache, downstream fan-out.
+from snakemake.utils import min_version
+
+min_version("9.0")
 
 
 # The demo's settings apply only when no --configfile is given: a named configuration (e.g.

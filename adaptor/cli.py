@@ -19,6 +19,13 @@ if TYPE_CHECKING:
 log = logging.getLogger("adaptor")
 
 
+def _configure_logging() -> None:
+    """INFO lines with time and source. faiss's loader logs every CPU-specific build it fails to
+    find before the one it loads (eight harmless tracebacks): it speaks only at WARNING."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("faiss.loader").setLevel(logging.WARNING)
+
+
 def _threads(count: int) -> None:
     import torch
 
@@ -135,7 +142,7 @@ def pretrain_job(args: argparse.Namespace) -> None:
     from adaptor.data import manifest
     from adaptor.train.pretrain import PretrainSettings, pretrain
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _configure_logging()
     _threads(args.threads)
     frame, _ = manifest.read(args.manifest)
     ids = frame["id"].to_list()
@@ -523,7 +530,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _configure_logging()
     args = parser().parse_args(argv)
     from adaptor.errors import REPORTED, storage_problem
 

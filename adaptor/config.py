@@ -1,8 +1,11 @@
-"""The workflow's configuration outside Snakemake: the same files, merged and validated the same way.
+"""The workflow's configuration: the checks JSON Schema cannot express, and the same files merged
+and validated outside Snakemake.
 
-For commands a user runs before the DAG (``check-data``): config files merge in order, later
-values over earlier ones (as ``snakemake --configfile a.yaml b.yaml``), and the schema fills the
-defaults, so the command sees exactly the settings the rules would.
+The Snakefile validates its config against ``config/schema.yaml`` and then calls :func:`check`. For
+commands a user runs before the DAG (``check-data``), :func:`load` merges config files in order,
+later values over earlier ones (as ``snakemake --configfile a.yaml b.yaml``), fills the schema's
+defaults and runs the same checks, so the command sees exactly the settings the rules would.
+Standard library, PyYAML and the package's light modules only: the Snakefile imports this.
 """
 
 from __future__ import annotations
@@ -12,9 +15,17 @@ from pathlib import Path
 
 import yaml
 
+from adaptor.data.releases import SettingsError, classes, settings_for
+from adaptor.encoders.weights import remote_code_problem
 from adaptor.errors import ConfigError
 
 SCHEMA = Path(__file__).resolve().parents[1] / "config" / "schema.yaml"
+# Readers whose MGCA split the mgca protocols reproduce for training (adaptor.evaluate.splits keeps
+# one function per reader; a test keeps the two equal). Zero-shot reads only the test split, which
+# CheXpert's reader shares with MGCA.
+MGCA_SPLIT_READERS = ("rsna", "covidx", "siim")
+# Evaluation methods that read the Adaptor's image path, and the pre-training mode each one needs.
+ADAPTOR_MODES = {"adaptor": "pooled", "adaptor_tokens": "tokens"}
 
 
 def merge(base: dict, update: dict) -> dict:
@@ -49,4 +60,79 @@ def load(paths: Sequence[str | Path], schema: str | Path = SCHEMA) -> dict:
         validate(config, str(schema), set_default=True)
     except WorkflowError as error:
         raise ConfigError(f"{', '.join(map(str, paths))}: {error}") from error
+    check(config)
     return config
+
+
+def check(config: dict) -> None:
+    """Refuse a schema-valid config whose parts do not fit together, naming every key at fault."""
+    found = problems(config)
+    if found:
+        raise ConfigError("invalid config:\n  " + "\n  ".join(found))
+
+
+def problems(config: dict) -> list[str]:
+    """The cross-references JSON Schema cannot express, one message per problem, each naming its key."""
+    datasets, encoders = config["datasets"], config["encoders"]
+    pretrain, evaluate, embed = config["pretrain"], config["evaluate"], config["embed"]
+    classification, segmentation = evaluate["classification"], evaluate["segmentation"]
+    prompts = evaluate["zeroshot"]["prompts"]
+    found = []
+    for name, entry in datasets.items():
+        try:
+            settings_for(entry["reader"], entry)
+        except SettingsError as error:
+            found.append(f"datasets.{name}: {error}")
+    if pretrain["dataset"] not in datasets:
+        found.append(f"pretrain.dataset: {pretrain['dataset']!r} is not in datasets")
+    for modality in ("image", "text"):
+        for name in pretrain[f"{modality}_encoders"]:
+            if name not in encoders[modality]:
+                found.append(f"pretrain.{modality}_encoders: {name!r} is not in encoders.{modality}")
+    evaluated = {*classification["datasets"], *segmentation["datasets"], *prompts}
+    for name in sorted(evaluated - set(datasets)):
+        found.append(f"evaluate: dataset {name!r} is not in datasets")
+    if evaluate["protocol"] != "strict":
+        for name in sorted({*classification["datasets"], *segmentation["datasets"]} & set(datasets)):
+            if datasets[name]["reader"] not in MGCA_SPLIT_READERS:
+                found.append(
+                    f"evaluate.protocol: {evaluate['protocol']} reproduces MGCA's training splits for"
+                    f" readers {MGCA_SPLIT_READERS}; dataset {name!r} (reader"
+                    f" {datasets[name]['reader']}) has none"
+                )
+    for name in embed["tokens"]:
+        if name not in datasets:
+            found.append(f"embed.tokens: {name!r} is not in datasets")
+    if "tokens" in pretrain["modes"] and pretrain["dataset"] not in embed["tokens"]:
+        found.append(f"pretrain.modes: tokens needs embed.tokens to list {pretrain['dataset']!r}")
+    for method, mode in ADAPTOR_MODES.items():
+        if method in evaluate["methods"] and mode not in pretrain["modes"]:
+            found.append(
+                f"evaluate.methods: {method} evaluates the {mode} Adaptor; add {mode} to pretrain.modes"
+            )
+    for name in segmentation["datasets"]:
+        if name not in embed["tokens"]:
+            found.append(
+                f"evaluate.segmentation.datasets: {name!r} needs patch tokens; add it to embed.tokens"
+            )
+    if "adaptor_tokens" in evaluate["methods"]:
+        for name in sorted(evaluated - set(embed["tokens"])):
+            found.append(f"evaluate.methods: adaptor_tokens reads patch tokens; add {name!r} to embed.tokens")
+    for name, by_class in prompts.items():
+        try:
+            labelled = classes(datasets[name]["reader"], datasets[name])
+        except (KeyError, SettingsError):  # reported above
+            continue
+        for unknown in sorted(set(by_class) - set(labelled)):
+            found.append(
+                f"evaluate.zeroshot.prompts.{name}: no class {unknown!r} in {name}; its classes"
+                f" are {list(labelled)}"
+            )
+    if prompts and not set(ADAPTOR_MODES) & set(evaluate["methods"]):
+        found.append("evaluate.zeroshot: zero-shot needs an Adaptor method (adaptor or adaptor_tokens)")
+    for name, entry in encoders["text"].items():
+        found.append(remote_code_problem(name, entry))
+    for name, entry in encoders["image"].items():
+        if "preprocess" in entry and entry["preprocess"]["crop"] > entry["preprocess"]["resize"]:
+            found.append(f"encoders.image.{name}.preprocess: crop exceeds resize")
+    return [problem for problem in found if problem]

@@ -36,7 +36,7 @@ from adaptor.cache.store import Layout, open_cache, write_all
 from adaptor.data.demo.iu_reports import read_iu_reports
 from adaptor.data.demo.render import render
 from adaptor.data.demo.writers import _save
-from adaptor.data.images import Preprocess, read_grey
+from adaptor.data.images import read_grey
 from adaptor.data.reports import clean_report
 from adaptor.encoders.registry import EncoderSpec, LoadedEncoder, _TextPooler, load_encoder
 from adaptor.model.adaptor import Adaptor, AdaptorConfig
@@ -89,7 +89,7 @@ def per_sample_in_loop(
     image_encoder: LoadedEncoder, text_encoder: LoadedEncoder, frame: pl.DataFrame
 ) -> dict:
     """Seconds per image (decode + preprocess + forward) and per report (tokenise + forward)."""
-    preprocess = Preprocess(**image_encoder.spec.preprocess)
+    preprocess = image_encoder.spec.preprocess
     paths, texts = frame["path"].to_list(), frame["text"].to_list()
     size = min(32, len(frame))
     with torch.inference_mode():

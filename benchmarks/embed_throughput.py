@@ -27,7 +27,7 @@ from _demo import demo_specs
 from adaptor.data.demo.iu_reports import read_iu_reports
 from adaptor.data.demo.render import render
 from adaptor.data.demo.writers import _save
-from adaptor.data.images import Preprocess, read_grey
+from adaptor.data.images import read_grey
 from adaptor.data.reports import clean_report
 from adaptor.encoders.embed import EmbedSettings, _autocast, _device, embed_manifest
 from adaptor.encoders.registry import EncoderSpec, LoadedEncoder, load_encoder
@@ -67,7 +67,7 @@ def bare_forward(
     if encoder.spec.modality == "image":
         module = encoder.inference_module() if folded else encoder.module
         module = module.to(device, memory_format=torch.channels_last)
-        preprocess = Preprocess(**encoder.spec.preprocess)
+        preprocess = encoder.spec.preprocess
         tensors = torch.stack([preprocess(read_grey(p)) for p in frame["path"]])
         batches = [
             (tensors[i : i + size].to(device).contiguous(memory_format=torch.channels_last),)

@@ -22,6 +22,7 @@ CONFIG = {
         "image": {"e": {"kind": "timm", "model": "m"}},
         "text": {"t": {"kind": "transformers", "model": "t"}},
     },
+    "embed": {"tokens": ["siim"]},
     "pretrain": {"dataset": "mimic", "image_encoders": ["e"], "text_encoders": ["t"]},
     "evaluate": {
         "classification": {"datasets": ["rsna", "covidx", "chexpert"]},
@@ -75,7 +76,8 @@ def test_check_data_fails_naming_what_is_missing_or_would_stop_prepare(tmp_path:
 
 
 def test_config_files_merge_in_order_with_the_schemas_defaults(tmp_path: Path) -> None:
-    overlay = _write(tmp_path, {"pretrain": {"epochs": 3}, "evaluate": {"protocol": "mgca"}}, "overlay.yaml")
+    mgca = {"protocol": "mgca", "classification": {"datasets": ["rsna", "covidx"]}}  # no MGCA CheXpert split
+    overlay = _write(tmp_path, {"pretrain": {"epochs": 3}, "evaluate": mgca}, "overlay.yaml")
     merged = config.load([_write(tmp_path, CONFIG), overlay])
     assert merged["pretrain"]["epochs"] == 3 and merged["pretrain"]["lr"] == 2e-5  # overlay, then default
     assert merged["pretrain"]["image_encoders"] == ["e"] and merged["evaluate"]["protocol"] == "mgca"

@@ -476,8 +476,3 @@ def usable(ids: list[str], *caches: Cache) -> list[str]:
                 "it was built from another manifest"
             )
     return [i for i in ids if all(i in cache.positions for cache in caches)]
-
-
-def join(first: Cache, second: Cache, ids: list[str] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Aligned embeddings of two caches for the same ``ids`` (e.g. image and text of each pair)."""
-    return first.embeddings[first.rows(ids)], second.embeddings[second.rows(ids)]

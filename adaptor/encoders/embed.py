@@ -161,7 +161,7 @@ def image_shards(
         for first in range(bounds[shard][0], bounds[shard][1], size)
     ]
     loader = DataLoader(
-        _Images(paths, Preprocess(**encoder.spec.preprocess)),
+        _Images(paths, encoder.spec.preprocess),
         batch_sampler=batches,
         num_workers=num_workers,
         collate_fn=_collate,

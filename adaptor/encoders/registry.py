@@ -43,11 +43,13 @@ class EncoderSpec:
     pooling: str = "pooler_output"
     max_length: int = 112
     trust_remote_code: bool = False
-    preprocess: dict[str, Any] = field(default_factory=dict)
+    preprocess: Preprocess = field(default_factory=Preprocess)  # an image encoder's; the config's mapping
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     batch_size: int = 64
 
     def __post_init__(self) -> None:
+        if isinstance(self.preprocess, dict):  # as written in the config
+            object.__setattr__(self, "preprocess", Preprocess(**self.preprocess))
         problem = weight_sources.remote_code_problem(self.name, asdict(self))
         if problem:
             raise ConfigError(problem)
@@ -68,7 +70,7 @@ class EncoderSpec:
             "model_kwargs": self.model_kwargs,
         }
         if self.modality == "image":
-            fields["preprocess"] = Preprocess(**self.preprocess).identity()
+            fields["preprocess"] = self.preprocess.identity()
         else:
             fields |= {"pooling": self.pooling, "max_length": self.max_length}
         return fields
@@ -109,7 +111,7 @@ class LoadedEncoder:
         For text, T is ``max_length``: token arrays are padded to it so every shard has one shape.
         """
         if self.spec.modality == "image":
-            preprocess = Preprocess(**self.spec.preprocess)
+            preprocess = self.spec.preprocess
             blank = torch.zeros(1, preprocess.channels, preprocess.crop, preprocess.crop)
             pooled, tokens = self.module(blank)
             return pooled.shape[1], (tokens.shape[1], tokens.shape[2])

@@ -34,7 +34,6 @@ log = logging.getLogger(__name__)
 Item = TypeVar("Item")
 
 SPLITS = ("train", "val", "test")
-TASKS = ("classification", "segmentation", "zeroshot")
 # MGCA's ``test_fac * 2``: 15 % validation + 15 % test, as the float it passes.
 HELD_OUT = 0.15 * 2
 # MGCA's RSNA segmentation (detection) split holds out 2 x 5,337 of the 26,684 patients, leaving

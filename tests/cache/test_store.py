@@ -5,7 +5,7 @@ import pytest
 import zarr
 
 from adaptor.cache import store
-from adaptor.cache.store import Layout, join, open_cache, usable, write_all
+from adaptor.cache.store import Layout, open_cache, usable, write_all
 from adaptor.errors import CacheMismatch
 
 
@@ -69,14 +69,15 @@ def test_stale_cache_is_refused_naming_the_difference(tmp_path: Path) -> None:
         open_cache(tmp_path / "c.zarr", expected=stale)
 
 
-def test_join_is_by_id_and_checked(tmp_path: Path) -> None:
+def test_rows_are_found_by_id_and_checked(tmp_path: Path) -> None:
     _cache(tmp_path / "img.zarr", ["a", "b", "c"], np.array([[1.0], [2.0], [3.0]]), {"m": "img"})
     _cache(tmp_path / "txt.zarr", ["c", "a", "b"], np.array([[30.0], [10.0], [20.0]]), {"m": "txt"})
-    image, text = join(open_cache(tmp_path / "img.zarr"), open_cache(tmp_path / "txt.zarr"), ["b", "c"])
-    assert image[:, 0].tolist() == [2.0, 3.0] and text[:, 0].tolist() == [20.0, 30.0]
+    image, text = open_cache(tmp_path / "img.zarr"), open_cache(tmp_path / "txt.zarr")
+    assert image.embeddings[image.rows(["b", "c"])][:, 0].tolist() == [2.0, 3.0]
+    assert text.embeddings[text.rows(["b", "c"])][:, 0].tolist() == [20.0, 30.0]
     _cache(tmp_path / "other.zarr", ["a", "x"], np.ones((2, 1)), {"m": "txt"})
     with pytest.raises(CacheMismatch, match="not in the cache"):
-        join(open_cache(tmp_path / "img.zarr"), open_cache(tmp_path / "other.zarr"), ["a", "b"])
+        open_cache(tmp_path / "other.zarr").rows(["a", "b"])
     with pytest.raises(CacheMismatch, match="another manifest"):
         usable(["a", "b"], open_cache(tmp_path / "img.zarr"), open_cache(tmp_path / "other.zarr"))
 

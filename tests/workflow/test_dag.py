@@ -48,6 +48,8 @@ def test_the_dag_writes_every_cell(finished_run: Path) -> None:
     assert retrieval.height == 2 * 2 * 3 and set(retrieval["mode"]) == {"pooled", "tokens"}
     assert retrieval["recall"].is_between(0, 1).all()
     assert (finished_run / "results/report.md").read_text().startswith("# Adaptor results")
+    pretrain_log = (finished_run / "logs/pretrain/efficientnet_lite0/minilm/pooled.log").read_text()
+    assert "best validation loss" in pretrain_log and "faiss.loader" not in pretrain_log
     for name in ("classification", "segmentation", "zeroshot"):
         assert set(pl.read_parquet(finished_run / f"results/tables/{name}.parquet")["protocol"]) == {"strict"}
     segmentation = pl.read_parquet(finished_run / "results/tables/segmentation.parquet")

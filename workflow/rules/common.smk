@@ -5,12 +5,14 @@ from itertools import product
 
 from snakemake.utils import validate
 
-# The package's release table is standard library only: importable even where it is not installed.
+# The package's config checks and release table need only the standard library and PyYAML:
+# importable from the checkout even where the package is not installed.
 sys.path.insert(0, workflow.basedir)
-from adaptor.data.releases import SettingsError, classes, label_files, settings_for
-from adaptor.encoders.weights import remote_code_problem
+from adaptor.config import ADAPTOR_MODES, check
+from adaptor.data.releases import label_files
 
 validate(config, "../../config/schema.yaml")
+check(config)
 
 DATASETS = config["datasets"]
 IMAGE_ENCODERS = dict(config["encoders"]["image"])
@@ -23,11 +25,6 @@ EVALUATE = config["evaluate"]
 CLASSIFICATION = EVALUATE["classification"]
 SEGMENTATION = EVALUATE["segmentation"]
 ZEROSHOT_PROMPTS = EVALUATE["zeroshot"]["prompts"]
-# Readers whose MGCA split protocol mgca reproduces for training (adaptor.evaluate.splits);
-# zero-shot reads only the test split, which CheXpert's reader shares with MGCA.
-MGCA_SPLIT_READERS = ("rsna", "covidx", "siim")
-# Evaluation methods that read the Adaptor image path, and the pre-training mode each one needs.
-ADAPTOR_MODES = {"adaptor": "pooled", "adaptor_tokens": "tokens"}
 
 
 def random_encoder(name):
@@ -42,91 +39,6 @@ if "random" in EVALUATE["methods"]:
                 "weights": "random"
             }
 
-
-def check_config():
-    """Cross-references JSON Schema cannot express; each message names the key."""
-    problems = []
-    for name, entry in DATASETS.items():
-        try:
-            settings_for(entry["reader"], entry)
-        except SettingsError as error:
-            problems.append(f"datasets.{name}: {error}")
-    if PRETRAIN["dataset"] not in DATASETS:
-        problems.append(f"pretrain.dataset: {PRETRAIN['dataset']!r} is not in datasets")
-    for name in PRETRAIN["image_encoders"]:
-        if name not in IMAGE_ENCODERS:
-            problems.append(
-                f"pretrain.image_encoders: {name!r} is not in encoders.image"
-            )
-    for name in PRETRAIN["text_encoders"]:
-        if name not in TEXT_ENCODERS:
-            problems.append(f"pretrain.text_encoders: {name!r} is not in encoders.text")
-    evaluated = {
-        *CLASSIFICATION["datasets"],
-        *SEGMENTATION["datasets"],
-        *ZEROSHOT_PROMPTS,
-    }
-    for name in sorted(evaluated - set(DATASETS)):
-        problems.append(f"evaluate: dataset {name!r} is not in datasets")
-    if EVALUATE["protocol"] != "strict":
-        trained = {*CLASSIFICATION["datasets"], *SEGMENTATION["datasets"]}
-        for name in sorted(trained & set(DATASETS)):
-            if DATASETS[name]["reader"] not in MGCA_SPLIT_READERS:
-                problems.append(
-                    f"evaluate.protocol: {EVALUATE['protocol']} reproduces MGCA's training splits for"
-                    f" readers {MGCA_SPLIT_READERS}; dataset {name!r} (reader"
-                    f" {DATASETS[name]['reader']}) has none"
-                )
-    for name in EMBED["tokens"]:
-        if name not in DATASETS:
-            problems.append(f"embed.tokens: {name!r} is not in datasets")
-    if "tokens" in PRETRAIN["modes"] and PRETRAIN["dataset"] not in EMBED["tokens"]:
-        problems.append(
-            f"pretrain.modes: tokens needs embed.tokens to list {PRETRAIN['dataset']!r}"
-        )
-    for method, mode in ADAPTOR_MODES.items():
-        if method in EVALUATE["methods"] and mode not in PRETRAIN["modes"]:
-            problems.append(
-                f"evaluate.methods: {method} evaluates the {mode} Adaptor; add {mode} to pretrain.modes"
-            )
-    for name in SEGMENTATION["datasets"]:
-        if name not in EMBED["tokens"]:
-            problems.append(
-                f"evaluate.segmentation.datasets: {name!r} needs patch tokens; add it to embed.tokens"
-            )
-    if "adaptor_tokens" in EVALUATE["methods"]:
-        for name in sorted(evaluated - set(EMBED["tokens"])):
-            problems.append(
-                f"evaluate.methods: adaptor_tokens reads patch tokens; add {name!r} to embed.tokens"
-            )
-    for name, prompts in ZEROSHOT_PROMPTS.items():
-        try:
-            labelled = classes(DATASETS[name]["reader"], DATASETS[name])
-        except (KeyError, SettingsError):  # reported above
-            continue
-        for unknown in sorted(set(prompts) - set(labelled)):
-            problems.append(
-                f"evaluate.zeroshot.prompts.{name}: no class {unknown!r} in {name}; its classes"
-                f" are {list(labelled)}"
-            )
-    if ZEROSHOT_PROMPTS and not set(ADAPTOR_MODES) & set(EVALUATE["methods"]):
-        problems.append(
-            "evaluate.zeroshot: zero-shot needs an Adaptor method (adaptor or adaptor_tokens)"
-        )
-    for name, entry in TEXT_ENCODERS.items():
-        problems.append(remote_code_problem(name, entry))
-    for name, entry in IMAGE_ENCODERS.items():
-        if (
-            "preprocess" in entry
-            and entry["preprocess"]["crop"] > entry["preprocess"]["resize"]
-        ):
-            problems.append(f"encoders.image.{name}.preprocess: crop exceeds resize")
-    problems = [problem for problem in problems if problem]
-    if problems:
-        raise ValueError("invalid config:\n  " + "\n  ".join(problems))
-
-
-check_config()
 
 # Demo datasets are rendered into their configured root by the demo_data rule.
 DEMO_ROOTS = {
@@ -224,7 +136,7 @@ def cache_rejects(dataset, modality, encoder):
 
 
 def get_cache(dataset, modality, encoder, prefix):
-    """A cache as rule inputs: the Zarr group and its rejects table (the sign it is complete)."""
+    """A cache as the inputs of a rule, the Zarr group and its rejects table (the sign it is complete)."""
     return {
         prefix: cache_path(dataset, modality, encoder),
         f"{prefix}_rejects": cache_rejects(dataset, modality, encoder),

@@ -6,6 +6,8 @@ rule subsets:
         subsets_path("{dataset}", "{task}"),
     log:
         "logs/subsets/{dataset}/{task}/{seed}.log",
+    benchmark:
+        "results/benchmarks/subsets/{dataset}/{task}/{seed}.tsv"
     wildcard_constraints:
         task="classification|segmentation",
     conda:
@@ -28,6 +30,8 @@ rule zeroshot_split:
         subsets_path("{dataset}", "zeroshot"),
     log:
         "logs/zeroshot_split/{dataset}.log",
+    benchmark:
+        "results/benchmarks/zeroshot_split/{dataset}.tsv"
     conda:
         "../../envs/adaptor.yaml"
     params:
@@ -70,6 +74,8 @@ rule masks:
         directory("results/masks/{dataset}/{image_encoder}.zarr"),
     log:
         "logs/masks/{dataset}/{image_encoder}.log",
+    benchmark:
+        "results/benchmarks/masks/{dataset}/{image_encoder}.tsv"
     conda:
         "../../envs/adaptor.yaml"
     params:

@@ -14,6 +14,8 @@ rule report:
         report="results/report.md",
     log:
         "logs/report/report.log",
+    benchmark:
+        "results/benchmarks/report/report.tsv"
     conda:
         "../../envs/adaptor.yaml"
     shell:

@@ -1,0 +1,122 @@
+"""Each cross-reference the schema cannot express, refused with a message naming its key."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+
+from adaptor import config as workflow_config
+from adaptor.errors import ConfigError
+from adaptor.evaluate.splits import CONVENTIONS
+
+TINY = Path(__file__).parent / "workflow" / "tiny.yaml"
+VALID = workflow_config.load([TINY])
+
+
+def _set(path: str, value: object) -> Callable[[dict], None]:
+    def change(config: dict) -> None:
+        *parents, key = path.split(".")
+        for parent in parents:
+            config = config[parent]
+        config[key] = value
+
+    return change
+
+
+CASES = {
+    "a reader setting": (
+        _set("datasets.rsna.split", [0.5, 0.5, 0.5]),
+        "datasets.rsna: split [0.5, 0.5, 0.5]",
+    ),
+    "pretraining on an unknown dataset": (
+        _set("pretrain.dataset", "padchest"),
+        "pretrain.dataset: 'padchest' is not in datasets",
+    ),
+    "an unknown image encoder": (
+        _set("pretrain.image_encoders", ["vit"]),
+        "pretrain.image_encoders: 'vit' is not in encoders.image",
+    ),
+    "an unknown text encoder": (
+        _set("pretrain.text_encoders", ["bert"]),
+        "pretrain.text_encoders: 'bert' is not in encoders.text",
+    ),
+    "evaluating an unknown dataset": (
+        _set("evaluate.classification.datasets", ["rsna", "padchest"]),
+        "evaluate: dataset 'padchest' is not in datasets",
+    ),
+    "MGCA's protocol on a reader without MGCA's split": (
+        lambda config: (
+            config["evaluate"]["classification"].update(datasets=["rsna", "mimic"])
+            or config["evaluate"].update(protocol="mgca")
+        ),
+        "evaluate.protocol: mgca reproduces MGCA's training splits for readers ('rsna', 'covidx', 'siim');"
+        " dataset 'mimic' (reader mimic) has none",
+    ),
+    "tokens of an unknown dataset": (
+        _set("embed.tokens", ["mimic", "rsna", "padchest"]),
+        "embed.tokens: 'padchest' is not in datasets",
+    ),
+    "token pre-training without the pre-training set's tokens": (
+        _set("embed.tokens", ["rsna"]),
+        "pretrain.modes: tokens needs embed.tokens to list 'mimic'",
+    ),
+    "a method whose Adaptor is not trained": (
+        _set("pretrain.modes", ["tokens"]),
+        "evaluate.methods: adaptor evaluates the pooled Adaptor; add pooled to pretrain.modes",
+    ),
+    "segmentation without patch tokens": (
+        _set("embed.tokens", ["mimic"]),
+        "evaluate.segmentation.datasets: 'rsna' needs patch tokens; add it to embed.tokens",
+    ),
+    "the token Adaptor without patch tokens": (
+        _set("embed.tokens", ["mimic"]),
+        "evaluate.methods: adaptor_tokens reads patch tokens; add 'rsna' to embed.tokens",
+    ),
+    "a prompt for an unknown class": (
+        _set("evaluate.zeroshot.prompts.rsna", {"Pnuemonia": ["pneumonia", "no pneumonia"]}),
+        "evaluate.zeroshot.prompts.rsna: no class 'Pnuemonia' in rsna; its classes are ['Pneumonia']",
+    ),
+    "zero-shot without an Adaptor": (
+        _set("evaluate.methods", ["frozen"]),
+        "evaluate.zeroshot: zero-shot needs an Adaptor method (adaptor or adaptor_tokens)",
+    ),
+    "remote code at a moving revision": (
+        lambda config: config["encoders"]["text"]["minilm"].update(trust_remote_code=True, revision="main"),
+        "encoders.text.minilm: trust_remote_code runs code from",
+    ),
+    "a crop larger than the resize": (
+        _set("encoders.image.efficientnet_lite0.preprocess.crop", 80),
+        "encoders.image.efficientnet_lite0.preprocess: crop exceeds resize",
+    ),
+}
+
+
+def test_the_tiny_config_fits_together() -> None:
+    assert workflow_config.problems(VALID) == []
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_a_config_whose_parts_do_not_fit_is_refused_naming_the_key(case: str) -> None:
+    change, message = CASES[case]
+    config = copy.deepcopy(VALID)
+    change(config)
+    assert any(message in problem for problem in workflow_config.problems(config))
+    with pytest.raises(ConfigError, match="invalid config"):
+        workflow_config.check(config)
+
+
+def test_loading_runs_the_same_checks(tmp_path: Path) -> None:
+    config = yaml.safe_load(TINY.read_text())
+    config["pretrain"]["dataset"] = "padchest"
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(config))
+    with pytest.raises(ConfigError, match=r"pretrain\.dataset: 'padchest' is not in datasets"):
+        workflow_config.load([path])
+
+
+def test_the_readers_with_mgca_splits_are_the_ones_the_splits_module_reproduces() -> None:
+    assert set(workflow_config.MGCA_SPLIT_READERS) == set(CONVENTIONS)
