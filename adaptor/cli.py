@@ -167,24 +167,11 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
 
 def cmd_features(args: argparse.Namespace) -> None:
     from adaptor.cache import store
-    from adaptor.encoders.weights import sha256
-    from adaptor.evaluate.features import write_adaptor_features
-    from adaptor.train.pretrain import WEIGHTS, load_adaptor
+    from adaptor.evaluate.features import adaptor_features
 
     _threads(args.threads)
     source = store.open_cache(args.image_cache, _expected(args.image_encoder, "image", args.image_spec))
-    directory = Path(args.adaptor_dir)
-    model = load_adaptor(directory)
-    pretraining = json.loads((directory / "metrics.json").read_text())
-    identity = {
-        "image_cache_key": source.attrs["key"],
-        "image_weights_sha256": source.attrs["identity"]["weights_sha256"],
-        "adaptor_weights_sha256": sha256(directory / WEIGHTS),
-        "text_cache_key": pretraining["text_cache_key"],
-        "path": "image",
-        "mode": model.config.mode,
-    }
-    tokens = write_adaptor_features(model, source, args.out, identity)
+    tokens = adaptor_features(source, args.adaptor_dir, args.out)
     log.info("%s: %d samples%s", args.out, len(source.ids), " with patch tokens" if tokens else "")
 
 
@@ -212,18 +199,6 @@ def cmd_masks(args: argparse.Namespace) -> None:
     log.info("%s: %d masks of %d samples", args.out, count, len(frame))
 
 
-def _without_rejects(frame: pl.DataFrame, rejects: str) -> pl.DataFrame:
-    """The manifest minus the samples the features' image cache rejected at embedding (every method
-    reading that cache sees the same samples; other encoders' caches reject the same unreadable images)."""
-    import polars as pl
-
-    rejected = pl.read_parquet(rejects, columns=["sample_id"])["sample_id"]
-    kept = frame.filter(~pl.col("id").is_in(rejected.to_list()))
-    if len(kept) < len(frame):
-        log.info("left out %d samples rejected at embedding (%s)", len(frame) - len(kept), rejects)
-    return kept
-
-
 def cmd_subsets(args: argparse.Namespace) -> None:
     import polars as pl
 
@@ -246,6 +221,7 @@ def _cell_inputs(args: argparse.Namespace):
     from adaptor.cache.store import open_cache
     from adaptor.data import manifest
     from adaptor.evaluate.run import identity_columns
+    from adaptor.evaluate.subsets import without_rejects
 
     _threads(args.threads)
     frame, info = manifest.read(args.manifest)
@@ -256,7 +232,7 @@ def _cell_inputs(args: argparse.Namespace):
         "image_encoder": args.image_encoder,
         "text_encoder": args.text_encoder or None,
     } | identity_columns(features, settings)
-    return _without_rejects(frame, args.exclude), info, features, settings, columns
+    return without_rejects(frame, args.exclude), info, features, settings, columns
 
 
 def _write_rows(rows: pl.DataFrame, out: str) -> None:
@@ -314,53 +290,29 @@ def cmd_segment(args: argparse.Namespace) -> None:
 def cmd_zeroshot(args: argparse.Namespace) -> None:
     import polars as pl
 
-    from adaptor.encoders.registry import EncoderSpec, load_encoder
-    from adaptor.evaluate.subsets import split_ids
-    from adaptor.evaluate.zeroshot import same_text_encoder, zeroshot_cell
-    from adaptor.train.pretrain import load_adaptor
+    from adaptor.encoders.registry import EncoderSpec
+    from adaptor.evaluate.zeroshot import zeroshot_on_test_split
 
     frame, info, features, prompts, columns = _cell_inputs(args)
-    encoder = load_encoder(EncoderSpec.from_config(args.text_encoder, "text", json.loads(args.text_spec)))
-    pretraining = json.loads((Path(args.adaptor_dir) / "metrics.json").read_text())
-    same_text_encoder(encoder, pretraining["text_encoder_identity"], args.adaptor_dir)
-    model = load_adaptor(args.adaptor_dir)
+    spec = EncoderSpec.from_config(args.text_encoder, "text", json.loads(args.text_spec))
     subsets = pl.read_parquet(args.subsets)
-    test = frame.filter(pl.col("id").is_in(split_ids(subsets, "test")))
-    columns |= {"protocol": subsets["protocol"][0]}
-    _write_rows(zeroshot_cell(test, info, features, model, encoder, prompts, columns), args.out)
+    rows = zeroshot_on_test_split(frame, info, features, subsets, args.adaptor_dir, spec, prompts, columns)
+    _write_rows(rows, args.out)
 
 
 def cmd_report(args: argparse.Namespace) -> None:
-    import polars as pl
+    from adaptor.results.report import write_tables_and_report
 
-    from adaptor.results import tables
-    from adaptor.results.report import write_report
-
-    out = Path(args.out_dir)
-    classification = tables.runs(args.runs)
-    segmentation = tables.runs(args.segmentation_runs)
-    zeroshot = tables.runs(args.zeroshot_runs, tables.ZEROSHOT_COLUMNS)
-    wall = tables.wall_times(sorted(Path(args.benchmarks_dir).rglob("*.tsv")))
-    stage_seconds = dict(wall.group_by("stage").agg(pl.col("seconds").sum()).rows())
-    pretraining = tables.pretraining(args.pretrain_metrics, stage_seconds)
-    retrieval = tables.retrieval(args.pretrain_metrics)
-    written = {
-        "classification": classification,
-        "segmentation": segmentation,
-        "zeroshot": zeroshot,
-        "pretraining": pretraining,
-        "retrieval": retrieval,
-        "wall_time": wall,
+    runs = {
+        "classification": args.runs,
+        "segmentation": args.segmentation_runs,
+        "zeroshot": args.zeroshot_runs,
     }
-    for name, frame in written.items():
-        tables.write_atomic(frame, out / f"{name}.parquet")
-    write_report(classification, segmentation, zeroshot, pretraining, retrieval, wall, args.report)
+    write_tables_and_report(runs, args.pretrain_metrics, args.benchmarks_dir, args.out_dir, args.report)
 
 
-def parser() -> argparse.ArgumentParser:
-    main = argparse.ArgumentParser(prog="adaptor", description=__doc__)
-    sub = main.add_subparsers(dest="command", required=True)
-
+def _data_commands(sub: argparse._SubParsersAction) -> None:
+    """Commands that render demo data, check dataset folders, prepare manifests."""
     demo = sub.add_parser("demo", help="render one demo dataset in its real on-disk layout")
     demo.add_argument("--dataset", required=True, choices=["mimic", "rsna", "covidx", "chexpert", "siim"])
     demo.add_argument("--out", required=True)
@@ -385,6 +337,10 @@ def parser() -> argparse.ArgumentParser:
     prep.add_argument("--rejects", required=True)
     prep.add_argument("--workers", type=int, default=1, help="processes reading reports")
     prep.set_defaults(run=cmd_prepare)
+
+
+def _embed_commands(sub: argparse._SubParsersAction) -> None:
+    """Commands that embed into caches, in one process or in parts, and check caches."""
 
     def encoder_arguments(command: argparse.ArgumentParser) -> None:
         command.add_argument("--manifest", required=True)
@@ -422,6 +378,17 @@ def parser() -> argparse.ArgumentParser:
     final.add_argument("--rejects", required=True)
     final.set_defaults(run=cmd_embed_finalize)
 
+    cache = sub.add_parser("cache", help="inspect embedding caches")
+    cache_commands = cache.add_subparsers(dest="cache_command", required=True)
+    verify = cache_commands.add_parser(
+        "verify", help="read every shard of each cache; name missing or corrupt files and their rows"
+    )
+    verify.add_argument("paths", nargs="+", help="cache folders, e.g. results/cache/rsna/image/<name>.zarr")
+    verify.set_defaults(run=cmd_cache_verify)
+
+
+def _train_commands(sub: argparse._SubParsersAction) -> None:
+    """Commands that pre-train the Adaptor and cache its image path."""
     train = sub.add_parser("pretrain", help="train the Adaptor on cached embeddings")
     train.add_argument("--manifest", required=True)
     train.add_argument("--image-cache", required=True)
@@ -444,6 +411,9 @@ def parser() -> argparse.ArgumentParser:
     features.add_argument("--threads", type=int, default=1)
     features.set_defaults(run=cmd_features)
 
+
+def _evaluate_commands(sub: argparse._SubParsersAction) -> None:
+    """Commands that draw subsets, rasterise masks, evaluate cells."""
     subsets = sub.add_parser(
         "subsets", help="one task's split under the protocol: label-fraction subsets of train, val, test"
     )
@@ -460,14 +430,6 @@ def parser() -> argparse.ArgumentParser:
     )
     subsets.add_argument("--out", required=True)
     subsets.set_defaults(run=cmd_subsets)
-
-    cache = sub.add_parser("cache", help="inspect embedding caches")
-    cache_commands = cache.add_subparsers(dest="cache_command", required=True)
-    verify = cache_commands.add_parser(
-        "verify", help="read every shard of each cache; name missing or corrupt files and their rows"
-    )
-    verify.add_argument("paths", nargs="+", help="cache folders, e.g. results/cache/rsna/image/<name>.zarr")
-    verify.set_defaults(run=cmd_cache_verify)
 
     masks = sub.add_parser("masks", help="rasterise a dataset's masks / boxes in an encoder's geometry")
     masks.add_argument("--manifest", required=True)
@@ -517,6 +479,9 @@ def parser() -> argparse.ArgumentParser:
     zeroshot.add_argument("--text-spec", required=True, help="JSON: the text encoder's config entry")
     zeroshot.set_defaults(run=cmd_zeroshot)
 
+
+def _report_commands(sub: argparse._SubParsersAction) -> None:
+    """Commands that aggregate results."""
     report = sub.add_parser("report", help="aggregate every run into Parquet tables and a report")
     report.add_argument("--runs", nargs="+", required=True, help="classification results")
     report.add_argument("--segmentation-runs", nargs="*", default=[])
@@ -526,6 +491,13 @@ def parser() -> argparse.ArgumentParser:
     report.add_argument("--out-dir", required=True)
     report.add_argument("--report", required=True)
     report.set_defaults(run=cmd_report)
+
+
+def parser() -> argparse.ArgumentParser:
+    main = argparse.ArgumentParser(prog="adaptor", description=__doc__)
+    sub = main.add_subparsers(dest="command", required=True)
+    for commands in (_data_commands, _embed_commands, _train_commands, _evaluate_commands, _report_commands):
+        commands(sub)
     return main
 
 

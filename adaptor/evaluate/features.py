@@ -7,11 +7,15 @@ cache's dtype, as a cache of their own, keyed by the image cache and the Adaptor
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import torch
 
 from adaptor.cache import store
-from adaptor.model.adaptor import Adaptor
+from adaptor.encoders.weights import sha256
+from adaptor.model.adaptor import WEIGHTS, Adaptor, load_adaptor
 
 BATCH = 256
 
@@ -58,3 +62,21 @@ def write_adaptor_features(
 
     store.write_computed(path, ids, identity, layout, compute)
     return with_tokens
+
+
+def adaptor_features(source: store.Cache, adaptor_dir: str | Path, out: str | Path) -> bool:
+    """The trained Adaptor's image path over an image cache, as a cache whose identity names the
+    image cache, both weights files, the text cache the Adaptor was trained beside and its mode (a
+    change to any of them makes it stale). Returns whether it holds patch tokens."""
+    directory = Path(adaptor_dir)
+    model = load_adaptor(directory)
+    pretraining = json.loads((directory / "metrics.json").read_text())
+    identity = {
+        "image_cache_key": source.attrs["key"],
+        "image_weights_sha256": source.attrs["identity"]["weights_sha256"],
+        "adaptor_weights_sha256": sha256(directory / WEIGHTS),
+        "text_cache_key": pretraining["text_cache_key"],
+        "path": "image",
+        "mode": model.config.mode,
+    }
+    return write_adaptor_features(model, source, out, identity)

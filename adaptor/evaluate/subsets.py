@@ -4,13 +4,17 @@ test splits, and the samples one evaluation cell uses. NumPy and Polars only, so
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import polars as pl
 
 from adaptor.evaluate.fractions import PROTOCOLS, draw, draw_mgca, draw_mgca_segmentation
 from adaptor.evaluate.splits import BALANCED, SplitRows, mgca_splits, own_splits
+
+log = logging.getLogger(__name__)
 
 SUBSET_SCHEMA = {
     "id": pl.String,
@@ -148,3 +152,13 @@ class CellData:
             _members(manifest, held_out.filter(pl.col("split") == "val")),
             _members(manifest, held_out.filter(pl.col("split") == "test")),
         )
+
+
+def without_rejects(frame: pl.DataFrame, rejects: str | Path) -> pl.DataFrame:
+    """The manifest minus the samples the features' image cache rejected at embedding: every method
+    reading that cache sees the same samples (other encoders' caches reject the same unreadable images)."""
+    rejected = pl.read_parquet(rejects, columns=["sample_id"])["sample_id"]
+    kept = frame.filter(~pl.col("id").is_in(rejected.to_list()))
+    if len(kept) < len(frame):
+        log.info("left out %d samples rejected at embedding (%s)", len(frame) - len(kept), rejects)
+    return kept

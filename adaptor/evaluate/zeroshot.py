@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -18,11 +19,12 @@ import torch
 from adaptor.cache.store import Cache
 from adaptor.data.manifest import ManifestInfo
 from adaptor.encoders.embed import text_shards
-from adaptor.encoders.registry import LoadedEncoder
+from adaptor.encoders.registry import EncoderSpec, LoadedEncoder, load_encoder
 from adaptor.errors import CacheMismatch
 from adaptor.evaluate.metrics import bootstrap, mean_defined, weighted_auroc
 from adaptor.evaluate.run import result_rows
-from adaptor.model.adaptor import Adaptor
+from adaptor.evaluate.subsets import split_ids
+from adaptor.model.adaptor import Adaptor, load_adaptor
 
 
 def same_text_encoder(encoder: LoadedEncoder, trained_with: dict[str, object], adaptor_dir: str) -> None:
@@ -116,3 +118,23 @@ def zeroshot_cell(
         "prompts": json.dumps(prompts, sort_keys=True),
     }
     return result_rows(columns, bootstrap(compute, len(test)), started)
+
+
+def zeroshot_on_test_split(
+    frame: pl.DataFrame,
+    info: ManifestInfo,
+    features: Cache,
+    subsets: pl.DataFrame,
+    adaptor_dir: str | Path,
+    text_encoder: EncoderSpec,
+    prompts: dict[str, list[str]],
+    labels: dict[str, object],
+) -> pl.DataFrame:
+    """The zero-shot cell on the protocol's test split, with the text encoder the Adaptor was trained
+    beside (refused if its weights changed since) and the protocol named in every row."""
+    encoder = load_encoder(text_encoder)
+    pretraining = json.loads((Path(adaptor_dir) / "metrics.json").read_text())
+    same_text_encoder(encoder, pretraining["text_encoder_identity"], str(adaptor_dir))
+    test = frame.filter(pl.col("id").is_in(split_ids(subsets, "test")))
+    labels = labels | {"protocol": subsets["protocol"][0]}
+    return zeroshot_cell(test, info, features, load_adaptor(adaptor_dir), encoder, prompts, labels)

@@ -15,14 +15,17 @@ forwards per step. The downstream image path is the same self-attention the trai
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 MODES = ("pooled", "tokens")
+WEIGHTS = "weights.safetensors"  # a trained Adaptor's folder: these weights beside config.json
 
 
 @dataclass(frozen=True)
@@ -171,3 +174,14 @@ class Adaptor(nn.Module):
 
 def count_parameters(module: nn.Module, trainable: bool = True) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad == trainable)
+
+
+def load_adaptor(directory: str | Path) -> Adaptor:
+    """Load a trained Adaptor (safetensors weights + JSON config) in eval mode."""
+    from safetensors.torch import load_file
+
+    directory = Path(directory)
+    config = AdaptorConfig(**json.loads((directory / "config.json").read_text()))
+    model = Adaptor(config)
+    model.load_state_dict(load_file(directory / WEIGHTS))
+    return model.eval()

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import polars as pl
 
+from adaptor.results import tables
 from adaptor.results.tables import DICE_METRICS, PRIMARY_METRICS, summary
 
 
@@ -103,3 +104,32 @@ def write_report(
     text += _markdown(recall)
     text += "\n## Wall time by stage (sum over jobs, seconds)\n\n" + _markdown(stages)
     Path(path).write_text(text)
+
+
+def write_tables_and_report(
+    runs: dict[str, list[str]],
+    pretrain_metrics: list[str],
+    benchmarks_dir: str | Path,
+    out_dir: str | Path,
+    report: str | Path,
+) -> None:
+    """Every table (``runs`` by task: classification, segmentation, zeroshot result files) as
+    Parquet under ``out_dir``, each written whole or not at all, then the Markdown report."""
+    classification = tables.runs(runs["classification"])
+    segmentation = tables.runs(runs["segmentation"])
+    zeroshot = tables.runs(runs["zeroshot"], tables.ZEROSHOT_COLUMNS)
+    wall = tables.wall_times(sorted(Path(benchmarks_dir).rglob("*.tsv")))
+    stage_seconds = dict(wall.group_by("stage").agg(pl.col("seconds").sum()).rows())
+    pretraining = tables.pretraining(pretrain_metrics, stage_seconds)
+    retrieval = tables.retrieval(pretrain_metrics)
+    written = {
+        "classification": classification,
+        "segmentation": segmentation,
+        "zeroshot": zeroshot,
+        "pretraining": pretraining,
+        "retrieval": retrieval,
+        "wall_time": wall,
+    }
+    for name, frame in written.items():
+        tables.write_atomic(frame, Path(out_dir) / f"{name}.parquet")
+    write_report(classification, segmentation, zeroshot, pretraining, retrieval, wall, report)

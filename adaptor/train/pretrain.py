@@ -24,7 +24,7 @@ import polars as pl
 import torch
 
 from adaptor.cache.store import Cache, identity_key, usable
-from adaptor.model.adaptor import Adaptor, AdaptorConfig, count_parameters
+from adaptor.model.adaptor import WEIGHTS, Adaptor, AdaptorConfig, count_parameters, load_adaptor
 from adaptor.model.loss import contrastive_loss
 from adaptor.progress import Progress
 from adaptor.train import checkpoint
@@ -33,7 +33,6 @@ from adaptor.train.pairs import PooledPairs, TokenPairs
 from adaptor.train.retrieval import recall_at_k
 
 log = logging.getLogger(__name__)
-WEIGHTS = "weights.safetensors"
 
 
 @dataclass(frozen=True)
@@ -258,14 +257,3 @@ def pretrain(
     }
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     return metrics
-
-
-def load_adaptor(directory: str | Path) -> Adaptor:
-    """Load a trained Adaptor (safetensors weights + JSON config) in eval mode."""
-    from safetensors.torch import load_file
-
-    directory = Path(directory)
-    config = AdaptorConfig(**json.loads((directory / "config.json").read_text()))
-    model = Adaptor(config)
-    model.load_state_dict(load_file(directory / WEIGHTS))
-    return model.eval()

@@ -18,8 +18,7 @@ from adaptor.data import manifest
 from adaptor.data.manifest import ManifestInfo, Rejects
 from adaptor.encoders.registry import EncoderSpec, load_encoder
 from adaptor.evaluate.zeroshot import prompt_embeddings, scores, zeroshot_cell
-from adaptor.model.adaptor import Adaptor, AdaptorConfig
-from adaptor.train.pretrain import WEIGHTS
+from adaptor.model.adaptor import WEIGHTS, Adaptor, AdaptorConfig
 
 GRID, CELL = 4, 16  # a 4 x 4 token grid over 64 x 64 images
 IMAGE_SPEC = {"kind": "timm", "model": "toy", "preprocess": {"resize": 64, "crop": 64}}

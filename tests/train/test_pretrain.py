@@ -9,14 +9,9 @@ from safetensors.torch import load_file
 
 from adaptor.cache import store
 from adaptor.cache.store import Layout, open_cache, write_all
-from adaptor.model.adaptor import Adaptor, AdaptorConfig, count_parameters
+from adaptor.model.adaptor import Adaptor, AdaptorConfig, count_parameters, load_adaptor
 from adaptor.train.pairs import TokenPairs
-from adaptor.train.pretrain import (
-    PretrainSettings,
-    linear_warmup_decay,
-    load_adaptor,
-    pretrain,
-)
+from adaptor.train.pretrain import PretrainSettings, linear_warmup_decay, pretrain
 
 SMALL = {"width": 64, "heads": 4, "ffn": 128}  # trains in seconds; the paper's size is counted apart
 
