@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from adaptor.evaluate.adamw import AdamW
 from adaptor.evaluate.metrics import classification_metrics, primary_metric
 from adaptor.evaluate.selection import fit_selecting_on_validation
 from adaptor.model.heads import make_head
@@ -71,7 +72,7 @@ def train_and_test(
     train_x, train_y = (torch.from_numpy(a).float() for a in train)
     val_x, val_y = (torch.from_numpy(a).float() for a in val)
     head = make_head(settings.head, train_x.shape[1], _outputs(task, len(classes)))
-    optimiser = torch.optim.AdamW(head.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    optimiser = AdamW(head.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     criterion = _loss(task)
     metric = primary_metric(task)
 

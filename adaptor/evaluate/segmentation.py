@@ -18,6 +18,7 @@ import torch
 
 from adaptor.cache.store import Cache
 from adaptor.data.manifest import ManifestInfo
+from adaptor.evaluate.adamw import AdamW
 from adaptor.evaluate.fractions import subset_hash
 from adaptor.evaluate.metrics import dice_with_intervals
 from adaptor.evaluate.run import result_rows
@@ -68,7 +69,7 @@ def train_and_test(train: Arrays, val: Arrays, test: Arrays, settings: DecoderSe
     tokens, masks = torch.from_numpy(train[0]), torch.from_numpy(train[1]).float()
     size = masks.shape[-1]
     decoder = TokenGridDecoder(tokens.shape[2], settings.channels)
-    optimiser = torch.optim.AdamW(decoder.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    optimiser = AdamW(decoder.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
 
     def loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return segmentation_loss(logits, target, settings.focal_weight, settings.focal_gamma)

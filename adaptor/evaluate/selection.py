@@ -10,10 +10,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from adaptor.evaluate.adamw import AdamW
+
 
 def fit_selecting_on_validation(
     model: nn.Module,
-    optimiser: torch.optim.Optimizer,
+    optimiser: AdamW,
     batch_loss: Callable[[torch.Tensor], torch.Tensor | None],
     validate: Callable[[], float],
     n_train: int,
@@ -35,7 +37,7 @@ def fit_selecting_on_validation(
             loss = batch_loss(order[start : start + batch_size])
             if loss is None:
                 continue
-            optimiser.zero_grad(set_to_none=True)
+            optimiser.zero_grad()
             loss.backward()
             optimiser.step()
         value = validate()

@@ -1,4 +1,5 @@
-"""The segmentation decoder's published size and shapes, and its loss against a hand computation."""
+"""The segmentation decoder's published size and shapes, and its loss against a hand computation
+and against torchvision's focal loss."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import torch
 
 from adaptor.model.adaptor import count_parameters
 from adaptor.model.decoders import TokenGridDecoder
-from adaptor.model.loss import segmentation_loss
+from adaptor.model.loss import segmentation_loss, sigmoid_focal_loss
 
 
 def test_decoder_has_the_published_trainable_count() -> None:
@@ -34,3 +35,14 @@ def test_segmentation_loss_matches_a_hand_computation() -> None:
     dice = (2 * (p * masks).sum() + 1) / (p.sum() + masks.sum() + 1)
     expected = 10 * focal - dice.log()
     torch.testing.assert_close(segmentation_loss(logits, masks), expected)
+
+
+@pytest.mark.parametrize("gamma", [2.0, 0.5])
+def test_focal_loss_equals_torchvisions_bit_for_bit(gamma: float) -> None:
+    from torchvision.ops import sigmoid_focal_loss as torchvision_focal_loss
+
+    generator = torch.Generator().manual_seed(0)
+    logits = torch.randn(4, 16, 16, generator=generator) * 3
+    masks = (torch.rand(4, 16, 16, generator=generator) > 0.7).float()
+    expected = torchvision_focal_loss(logits, masks, alpha=-1, gamma=gamma, reduction="mean")
+    assert torch.equal(sigmoid_focal_loss(logits, masks, gamma), expected)
