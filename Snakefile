@@ -21,7 +21,7 @@ include: "workflow/rules/report.smk"
 
 rule all:
     input:
-        expand("results/manifests/{dataset}.parquet", dataset=DATASETS),
-        "results/tables/classification.parquet",
-        "results/tables/pretraining.parquet",
-        "results/report.md",
+        expand(PATHS["manifest"], dataset=DATASETS),
+        f"{PATHS['tables']}/classification.parquet",
+        f"{PATHS['tables']}/pretraining.parquet",
+        PATHS["report"],

@@ -1,4 +1,5 @@
 import json
+import os
 import re
 import sys
 from itertools import product
@@ -25,6 +26,32 @@ EVALUATE = config["evaluate"]
 CLASSIFICATION = EVALUATE["classification"]
 SEGMENTATION = EVALUATE["segmentation"]
 ZEROSHOT_PROMPTS = EVALUATE["zeroshot"]["prompts"]
+
+# Every file and folder the DAG writes, stated once. Rules use these patterns as they are (their
+# fields are the rules' wildcards); input functions fill them in with `.format`.
+PATHS = {
+    "manifest": "results/manifests/{dataset}.parquet",
+    "prepare_rejects": "results/manifests/{dataset}.rejects.parquet",
+    "cache": "results/cache/{dataset}/{modality}/{encoder}.zarr",
+    "cache_rejects": "results/cache/{dataset}/{modality}/{encoder}.rejects.parquet",
+    "cache_part": "results/cache/{dataset}/{modality}/{encoder}.parts/{part}.json",
+    "adaptor": "results/adaptors/{image_encoder}/{text_encoder}/{mode}",
+    "adaptor_features": "results/cache/{dataset}/adaptor/{image_encoder}/{text_encoder}/{mode}.zarr",
+    "masks": "results/masks/{dataset}/{image_encoder}.zarr",
+    "subsets": "results/subsets/{dataset}/{task}/{seed}.parquet",
+    "zeroshot_split": "results/subsets/{dataset}/zeroshot.parquet",
+    "run": "results/runs/{dataset}/{task}/{method}/{image_encoder}/{text_encoder}/{fraction}/{seed}.parquet",
+    "zeroshot_run": "results/runs/{dataset}/zeroshot/{method}/{image_encoder}/{text_encoder}.parquet",
+    "tables": "results/tables",
+    "report": "results/report.md",
+    "benchmarks": "results/benchmarks",
+}
+# A trained Adaptor's files in its folder.
+ADAPTOR_FILES = {
+    "weights": "weights.safetensors",
+    "adaptor_config": "config.json",
+    "metrics": "metrics.json",
+}
 
 
 def random_encoder(name):
@@ -121,40 +148,31 @@ def get_embed_settings(wildcards):
 
 def get_embed_parts(wildcards):
     return [
-        f"results/cache/{wildcards.dataset}/{wildcards.modality}/{wildcards.encoder}.parts/{part}.json"
+        PATHS["cache_part"].format(part=part, **dict(wildcards.items()))
         for part in range(EMBED["parts"])
     ]
 
 
-def cache_path(dataset, modality, encoder):
-    return f"results/cache/{dataset}/{modality}/{encoder}.zarr"
-
-
-def cache_rejects(dataset, modality, encoder):
-    """Written by embed_finalize: its presence means the cache is complete."""
-    return f"results/cache/{dataset}/{modality}/{encoder}.rejects.parquet"
-
-
 def get_cache(dataset, modality, encoder, prefix):
-    """A cache as the inputs of a rule, the Zarr group and its rejects table (the sign it is complete)."""
+    """A cache as the inputs of a rule: the Zarr group, and its rejects table, which the last
+    embedding step writes (its presence means the cache is complete)."""
+    names = {"dataset": dataset, "modality": modality, "encoder": encoder}
     return {
-        prefix: cache_path(dataset, modality, encoder),
-        f"{prefix}_rejects": cache_rejects(dataset, modality, encoder),
+        prefix: PATHS["cache"].format(**names),
+        f"{prefix}_rejects": PATHS["cache_rejects"].format(**names),
     }
 
 
 def adaptor_dir(image_encoder, text_encoder, mode):
-    return f"results/adaptors/{image_encoder}/{text_encoder}/{mode}"
+    return PATHS["adaptor"].format(
+        image_encoder=image_encoder, text_encoder=text_encoder, mode=mode
+    )
 
 
 def get_pretrain_caches(wildcards):
     return get_cache(
         PRETRAIN["dataset"], "image", wildcards.image_encoder, "image"
     ) | get_cache(PRETRAIN["dataset"], "text", wildcards.text_encoder, "text")
-
-
-def adaptor_features_path(dataset, image_encoder, text_encoder, mode):
-    return f"results/cache/{dataset}/adaptor/{image_encoder}/{text_encoder}/{mode}.zarr"
 
 
 def get_features(wildcards):
@@ -166,11 +184,8 @@ def get_features(wildcards):
         encoder = random_encoder(encoder)
     image_cache = get_cache(wildcards.dataset, "image", encoder, "features")
     if wildcards.method in ADAPTOR_MODES:
-        image_cache["features"] = adaptor_features_path(
-            wildcards.dataset,
-            wildcards.image_encoder,
-            wildcards.text_encoder,
-            ADAPTOR_MODES[wildcards.method],
+        image_cache["features"] = PATHS["adaptor_features"].format(
+            mode=ADAPTOR_MODES[wildcards.method], **dict(wildcards.items())
         )
     return image_cache
 
@@ -187,15 +202,7 @@ def get_adaptor(wildcards):
         wildcards.text_encoder,
         ADAPTOR_MODES.get(wildcards.get("method"), wildcards.get("mode")),
     )
-    return {
-        "weights": f"{directory}/weights.safetensors",
-        "adaptor_config": f"{directory}/config.json",
-        "metrics": f"{directory}/metrics.json",
-    }
-
-
-def masks_path(dataset, image_encoder):
-    return f"results/masks/{dataset}/{image_encoder}.zarr"
+    return {key: f"{directory}/{name}" for key, name in ADAPTOR_FILES.items()}
 
 
 def method_encoders(methods=EVALUATE["methods"]):
@@ -213,7 +220,15 @@ def method_encoders(methods=EVALUATE["methods"]):
 
 
 def run_path(dataset, task, method, image, text, fraction, seed):
-    return f"results/runs/{dataset}/{task}/{method}/{image}/{text}/{fraction_label(fraction)}/{seed}.parquet"
+    return PATHS["run"].format(
+        dataset=dataset,
+        task=task,
+        method=method,
+        image_encoder=image,
+        text_encoder=text,
+        fraction=fraction_label(fraction),
+        seed=seed,
+    )
 
 
 def seed_cells(task):
@@ -237,8 +252,8 @@ def seed_cells(task):
 def subsets_path(dataset, task, seed="{seed}"):
     """One seed's label-fraction subsets with the val and test splits; zero-shot's test split alone."""
     if task == "zeroshot":
-        return f"results/subsets/{dataset}/zeroshot.parquet"
-    return f"results/subsets/{dataset}/{task}/{seed}.parquet"
+        return PATHS["zeroshot_split"].format(dataset=dataset)
+    return PATHS["subsets"].format(dataset=dataset, task=task, seed=seed)
 
 
 def all_runs(task, datasets):
@@ -254,7 +269,9 @@ def all_runs(task, datasets):
 def all_zeroshot_runs():
     adaptor_methods = [m for m in EVALUATE["methods"] if m in ADAPTOR_MODES]
     return [
-        f"results/runs/{dataset}/zeroshot/{method}/{image}/{text}.parquet"
+        PATHS["zeroshot_run"].format(
+            dataset=dataset, method=method, image_encoder=image, text_encoder=text
+        )
         for dataset in ZEROSHOT_PROMPTS
         for method, image, text in method_encoders(adaptor_methods)
     ]
@@ -262,7 +279,7 @@ def all_zeroshot_runs():
 
 def all_pretrain_metrics():
     return [
-        f"{adaptor_dir(image, text, mode)}/metrics.json"
+        f"{adaptor_dir(image, text, mode)}/{ADAPTOR_FILES['metrics']}"
         for image, text, mode in product(
             PRETRAIN["image_encoders"], PRETRAIN["text_encoders"], PRETRAIN["modes"]
         )

@@ -7,10 +7,10 @@ if EMBED["parts"] == 1:
 
     rule embed:
         input:
-            "results/manifests/{dataset}.parquet",
+            PATHS["manifest"],
         output:
-            cache=directory(cache_path("{dataset}", "{modality}", "{encoder}")),
-            rejects=cache_rejects("{dataset}", "{modality}", "{encoder}"),
+            cache=directory(PATHS["cache"]),
+            rejects=PATHS["cache_rejects"],
         log:
             "logs/embed/{dataset}/{modality}/{encoder}.log",
         benchmark:
@@ -36,9 +36,9 @@ else:
 
     rule embed_init:
         input:
-            "results/manifests/{dataset}.parquet",
+            PATHS["manifest"],
         output:
-            directory(cache_path("{dataset}", "{modality}", "{encoder}")),
+            directory(PATHS["cache"]),
         log:
             "logs/embed_init/{dataset}/{modality}/{encoder}.log",
         benchmark:
@@ -56,10 +56,10 @@ else:
 
     rule embed_part:
         input:
-            manifest="results/manifests/{dataset}.parquet",
-            cache=cache_path("{dataset}", "{modality}", "{encoder}"),
+            manifest=PATHS["manifest"],
+            cache=PATHS["cache"],
         output:
-            "results/cache/{dataset}/{modality}/{encoder}.parts/{part}.json",
+            PATHS["cache_part"],
         log:
             "logs/embed_part/{dataset}/{modality}/{encoder}/{part}.log",
         benchmark:
@@ -85,11 +85,11 @@ else:
 
     rule embed_finalize:
         input:
-            manifest="results/manifests/{dataset}.parquet",
-            cache=cache_path("{dataset}", "{modality}", "{encoder}"),
+            manifest=PATHS["manifest"],
+            cache=PATHS["cache"],
             parts=get_embed_parts,
         output:
-            cache_rejects("{dataset}", "{modality}", "{encoder}"),
+            PATHS["cache_rejects"],
         log:
             "logs/embed_finalize/{dataset}/{modality}/{encoder}.log",
         benchmark:

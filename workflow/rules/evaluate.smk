@@ -1,7 +1,7 @@
 rule subsets:
     input:
-        manifest="results/manifests/{dataset}.parquet",
-        prepare_rejects="results/manifests/{dataset}.rejects.parquet",
+        manifest=PATHS["manifest"],
+        prepare_rejects=PATHS["prepare_rejects"],
     output:
         subsets_path("{dataset}", "{task}"),
     log:
@@ -24,8 +24,8 @@ rule subsets:
 
 rule zeroshot_split:
     input:
-        manifest="results/manifests/{dataset}.parquet",
-        prepare_rejects="results/manifests/{dataset}.rejects.parquet",
+        manifest=PATHS["manifest"],
+        prepare_rejects=PATHS["prepare_rejects"],
     output:
         subsets_path("{dataset}", "zeroshot"),
     log:
@@ -46,7 +46,7 @@ rule zeroshot_split:
 rule evaluate_classification:
     input:
         unpack(get_features),
-        manifest="results/manifests/{dataset}.parquet",
+        manifest=PATHS["manifest"],
         subsets=subsets_path("{dataset}", "classification"),
     output:
         seed_cells("classification"),
@@ -69,9 +69,9 @@ rule evaluate_classification:
 
 rule masks:
     input:
-        manifest="results/manifests/{dataset}.parquet",
+        manifest=PATHS["manifest"],
     output:
-        directory("results/masks/{dataset}/{image_encoder}.zarr"),
+        directory(PATHS["masks"]),
     log:
         "logs/masks/{dataset}/{image_encoder}.log",
     benchmark:
@@ -88,9 +88,9 @@ rule masks:
 rule evaluate_segmentation:
     input:
         unpack(get_features),
-        manifest="results/manifests/{dataset}.parquet",
+        manifest=PATHS["manifest"],
         subsets=subsets_path("{dataset}", "segmentation"),
-        masks=lambda wildcards: masks_path(wildcards.dataset, wildcards.image_encoder),
+        masks=PATHS["masks"],
     output:
         seed_cells("segmentation"),
     log:
@@ -118,10 +118,10 @@ rule evaluate_zeroshot:
     input:
         unpack(get_features),
         unpack(get_adaptor),
-        manifest="results/manifests/{dataset}.parquet",
+        manifest=PATHS["manifest"],
         subsets=subsets_path("{dataset}", "zeroshot"),
     output:
-        "results/runs/{dataset}/zeroshot/{method}/{image_encoder}/{text_encoder}.parquet",
+        PATHS["zeroshot_run"],
     log:
         "logs/evaluate_zeroshot/{dataset}/{method}/{image_encoder}/{text_encoder}.log",
     benchmark:

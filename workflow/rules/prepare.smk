@@ -24,8 +24,8 @@ rule prepare:
     input:
         get_dataset_files,
     output:
-        manifest="results/manifests/{dataset}.parquet",
-        rejects="results/manifests/{dataset}.rejects.parquet",
+        manifest=PATHS["manifest"],
+        rejects=PATHS["prepare_rejects"],
     log:
         "logs/prepare/{dataset}.log",
     benchmark:

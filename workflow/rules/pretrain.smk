@@ -1,11 +1,11 @@
 rule pretrain:
     input:
         unpack(get_pretrain_caches),
-        manifest=f"results/manifests/{PRETRAIN['dataset']}.parquet",
+        manifest=PATHS["manifest"].format(dataset=PRETRAIN["dataset"]),
     output:
-        weights="results/adaptors/{image_encoder}/{text_encoder}/{mode}/weights.safetensors",
-        config="results/adaptors/{image_encoder}/{text_encoder}/{mode}/config.json",
-        metrics="results/adaptors/{image_encoder}/{text_encoder}/{mode}/metrics.json",
+        weights=f"{PATHS['adaptor']}/{ADAPTOR_FILES['weights']}",
+        config=f"{PATHS['adaptor']}/{ADAPTOR_FILES['adaptor_config']}",
+        metrics=f"{PATHS['adaptor']}/{ADAPTOR_FILES['metrics']}",
     log:
         "logs/pretrain/{image_encoder}/{text_encoder}/{mode}.log",
     benchmark:
@@ -48,9 +48,7 @@ rule adaptor_features:
         ),
         unpack(get_adaptor),
     output:
-        directory(
-            "results/cache/{dataset}/adaptor/{image_encoder}/{text_encoder}/{mode}.zarr"
-        ),
+        directory(PATHS["adaptor_features"]),
     log:
         "logs/adaptor_features/{dataset}/{image_encoder}/{text_encoder}/{mode}.log",
     benchmark:

@@ -5,21 +5,24 @@ rule report:
         zeroshot=all_zeroshot_runs(),
         pretrain_metrics=all_pretrain_metrics(),
     output:
-        classification="results/tables/classification.parquet",
-        segmentation="results/tables/segmentation.parquet",
-        zeroshot="results/tables/zeroshot.parquet",
-        pretraining="results/tables/pretraining.parquet",
-        retrieval="results/tables/retrieval.parquet",
-        wall_time="results/tables/wall_time.parquet",
-        report="results/report.md",
+        classification=f"{PATHS['tables']}/classification.parquet",
+        segmentation=f"{PATHS['tables']}/segmentation.parquet",
+        zeroshot=f"{PATHS['tables']}/zeroshot.parquet",
+        pretraining=f"{PATHS['tables']}/pretraining.parquet",
+        retrieval=f"{PATHS['tables']}/retrieval.parquet",
+        wall_time=f"{PATHS['tables']}/wall_time.parquet",
+        report=PATHS["report"],
     log:
         "logs/report/report.log",
     benchmark:
         "results/benchmarks/report/report.tsv"
     conda:
         "../../envs/adaptor.yaml"
+    params:
+        benchmarks=PATHS["benchmarks"],
+        tables=lambda wildcards, output: os.path.dirname(output.classification),
     shell:
         "python -m adaptor report --runs {input.runs:q} --segmentation-runs {input.segmentation:q}"
         " --zeroshot-runs {input.zeroshot:q} --pretrain-metrics {input.pretrain_metrics:q}"
-        " --benchmarks-dir results/benchmarks --out-dir results/tables"
+        " --benchmarks-dir {params.benchmarks:q} --out-dir {params.tables:q}"
         " --report {output.report:q} > {log:q} 2>&1"
