@@ -8,6 +8,7 @@ the train / val / test sizes each protocol would give each task the config runs 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import polars as pl
 
@@ -39,7 +40,7 @@ class DatasetCheck:
         return sum(count for _, reason, count in self.rejected if reason == MISSING_IMAGE)
 
 
-def dataset_tasks(config: dict, name: str) -> list[str]:
+def dataset_tasks(config: dict[str, Any], name: str) -> list[str]:
     """The tasks the config runs on a dataset."""
     evaluate = config["evaluate"]
     wanted = {
@@ -79,7 +80,9 @@ def split_sizes(
     return results
 
 
-def check_dataset(name: str, entry: dict, tasks: list[str], on_error: str, workers: int = 1) -> DatasetCheck:
+def check_dataset(
+    name: str, entry: dict[str, Any], tasks: list[str], on_error: str, workers: int = 1
+) -> DatasetCheck:
     """Read one dataset as ``prepare`` would and describe it; never raises on what the folder holds."""
     check = DatasetCheck(name, entry["reader"], entry["root"])
     try:
@@ -91,7 +94,7 @@ def check_dataset(name: str, entry: dict, tasks: list[str], on_error: str, worke
         return check
     check.census, check.samples = dict(info.census), len(frame)
     table = rejects.frame()
-    check.rejected = [tuple(row) for row in table.group_by("kind", "reason").len().sort(pl.all()).iter_rows()]  # type: ignore[misc]
+    check.rejected = [tuple(row) for row in table.group_by("kind", "reason").len().sort(pl.all()).iter_rows()]
     errors = int((table["kind"] == "error").sum())
     if errors and on_error == "fail":
         check.problems.append(
@@ -139,7 +142,9 @@ def format_check(check: DatasetCheck) -> str:
     return "\n".join(lines)
 
 
-def check_data(config: dict, datasets: list[str] | None = None, workers: int = 1) -> list[DatasetCheck]:
+def check_data(
+    config: dict[str, Any], datasets: list[str] | None = None, workers: int = 1
+) -> list[DatasetCheck]:
     """Check every configured dataset (or those named)."""
     wanted = datasets or list(config["datasets"])
     unknown = sorted(set(wanted) - set(config["datasets"]))

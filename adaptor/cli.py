@@ -11,10 +11,15 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import polars as pl
+
+    from adaptor.cache.store import Cache
+    from adaptor.data.manifest import ManifestInfo
+    from adaptor.encoders.embed import EmbedSettings
+    from adaptor.encoders.registry import LoadedEncoder
 
 log = logging.getLogger("adaptor")
 
@@ -80,7 +85,9 @@ def cmd_check_data(args: argparse.Namespace) -> None:
     log.info("every dataset has what the config needs")
 
 
-def _embed_inputs(args: argparse.Namespace):
+def _embed_inputs(
+    args: argparse.Namespace,
+) -> tuple[pl.DataFrame, ManifestInfo, LoadedEncoder, EmbedSettings]:
     """The manifest, loaded encoder and settings every embed step starts from."""
     from adaptor.data import manifest
     from adaptor.encoders.embed import EmbedSettings
@@ -215,7 +222,9 @@ def cmd_subsets(args: argparse.Namespace) -> None:
     log.info("%s, protocol %s: (split, fraction, seed, samples) %s", args.task, args.protocol, sizes)
 
 
-def _cell_inputs(args: argparse.Namespace):
+def _cell_inputs(
+    args: argparse.Namespace,
+) -> tuple[pl.DataFrame, ManifestInfo, Cache, dict[str, Any], dict[str, Any]]:
     """What every evaluation cell reads: the manifest minus rejects, its info, the features and the
     identifying columns its rows carry."""
     from adaptor.cache.store import open_cache
@@ -311,7 +320,7 @@ def cmd_report(args: argparse.Namespace) -> None:
     write_tables_and_report(runs, args.pretrain_metrics, args.benchmarks_dir, args.out_dir, args.report)
 
 
-def _data_commands(sub: argparse._SubParsersAction) -> None:
+def _data_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Commands that render demo data, check dataset folders, prepare manifests."""
     demo = sub.add_parser("demo", help="render one demo dataset in its real on-disk layout")
     demo.add_argument("--dataset", required=True, choices=["mimic", "rsna", "covidx", "chexpert", "siim"])
@@ -339,7 +348,7 @@ def _data_commands(sub: argparse._SubParsersAction) -> None:
     prep.set_defaults(run=cmd_prepare)
 
 
-def _embed_commands(sub: argparse._SubParsersAction) -> None:
+def _embed_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Commands that embed into caches, in one process or in parts, and check caches."""
 
     def encoder_arguments(command: argparse.ArgumentParser) -> None:
@@ -387,7 +396,7 @@ def _embed_commands(sub: argparse._SubParsersAction) -> None:
     verify.set_defaults(run=cmd_cache_verify)
 
 
-def _train_commands(sub: argparse._SubParsersAction) -> None:
+def _train_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Commands that pre-train the Adaptor and cache its image path."""
     train = sub.add_parser("pretrain", help="train the Adaptor on cached embeddings")
     train.add_argument("--manifest", required=True)
@@ -412,7 +421,7 @@ def _train_commands(sub: argparse._SubParsersAction) -> None:
     features.set_defaults(run=cmd_features)
 
 
-def _evaluate_commands(sub: argparse._SubParsersAction) -> None:
+def _evaluate_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Commands that draw subsets, rasterise masks, evaluate cells."""
     subsets = sub.add_parser(
         "subsets", help="one task's split under the protocol: label-fraction subsets of train, val, test"
@@ -480,7 +489,7 @@ def _evaluate_commands(sub: argparse._SubParsersAction) -> None:
     zeroshot.set_defaults(run=cmd_zeroshot)
 
 
-def _report_commands(sub: argparse._SubParsersAction) -> None:
+def _report_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Commands that aggregate results."""
     report = sub.add_parser("report", help="aggregate every run into Parquet tables and a report")
     report.add_argument("--runs", nargs="+", required=True, help="classification results")

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import yaml
 
-from adaptor.data.releases import SettingsError, classes, settings_for
+from adaptor.data.releases import classes, settings_for
 from adaptor.encoders.weights import remote_code_problem
-from adaptor.errors import ConfigError
+from adaptor.errors import ConfigError, SettingsError
 
 SCHEMA = Path(__file__).resolve().parents[1] / "config" / "schema.yaml"
 # Readers whose MGCA split the mgca protocols reproduce for training (adaptor.evaluate.splits keeps
@@ -28,7 +29,7 @@ MGCA_SPLIT_READERS = ("rsna", "covidx", "siim")
 ADAPTOR_MODES = {"adaptor": "pooled", "adaptor_tokens": "tokens"}
 
 
-def merge(base: dict, update: dict) -> dict:
+def merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     """``update`` over ``base``, recursively for mappings (Snakemake's rule for several config files)."""
     merged = dict(base)
     for key, value in update.items():
@@ -40,12 +41,12 @@ def merge(base: dict, update: dict) -> dict:
     return merged
 
 
-def load(paths: Sequence[str | Path], schema: str | Path = SCHEMA) -> dict:
+def load(paths: Sequence[str | Path], schema: str | Path = SCHEMA) -> dict[str, Any]:
     """The merged, validated config of ``paths``, with the schema's defaults filled in."""
     from snakemake.exceptions import WorkflowError
     from snakemake.utils import validate
 
-    config: dict = {}
+    config: dict[str, Any] = {}
     for path in paths:
         try:
             loaded = yaml.safe_load(Path(path).read_text())
@@ -64,14 +65,14 @@ def load(paths: Sequence[str | Path], schema: str | Path = SCHEMA) -> dict:
     return config
 
 
-def check(config: dict) -> None:
+def check(config: dict[str, Any]) -> None:
     """Refuse a schema-valid config whose parts do not fit together, naming every key at fault."""
     found = problems(config)
     if found:
         raise ConfigError("invalid config:\n  " + "\n  ".join(found))
 
 
-def problems(config: dict) -> list[str]:
+def problems(config: dict[str, Any]) -> list[str]:
     """The cross-references JSON Schema cannot express, one message per problem, each naming its key."""
     datasets, encoders = config["datasets"], config["encoders"]
     pretrain, evaluate, embed = config["pretrain"], config["evaluate"], config["embed"]
@@ -131,8 +132,9 @@ def problems(config: dict) -> list[str]:
     if prompts and not set(ADAPTOR_MODES) & set(evaluate["methods"]):
         found.append("evaluate.zeroshot: zero-shot needs an Adaptor method (adaptor or adaptor_tokens)")
     for name, entry in encoders["text"].items():
-        found.append(remote_code_problem(name, entry))
+        if problem := remote_code_problem(name, entry):
+            found.append(problem)
     for name, entry in encoders["image"].items():
         if "preprocess" in entry and entry["preprocess"]["crop"] > entry["preprocess"]["resize"]:
             found.append(f"encoders.image.{name}.preprocess: crop exceeds resize")
-    return [problem for problem in found if problem]
+    return found

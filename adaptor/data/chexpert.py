@@ -13,6 +13,7 @@ import csv
 import math
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from adaptor.data.manifest import ManifestInfo, Rejects, split_by_group
 from adaptor.data.releases import label_files, settings_for
@@ -61,11 +62,11 @@ def _patient(path: str) -> str:
 
 
 def read(
-    root: Path, settings: dict, rejects: Rejects, workers: int = 1
+    root: Path, settings: dict[str, Any], rejects: Rejects, workers: int = 1
 ) -> tuple[list[dict[str, object]], ManifestInfo]:
     chosen = settings_for("chexpert", settings)
     classes = tuple(chosen["classes"])
-    uncertain = uncertain_values(chosen["uncertain"], classes)  # type: ignore[arg-type]
+    uncertain = uncertain_values(chosen["uncertain"], classes)
     records: list[dict[str, object]] = []
     census: dict[str, int] = {}
     sources = label_files("chexpert", root, settings).values()

@@ -8,6 +8,7 @@ the official test list is the test split.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -43,15 +44,15 @@ def validation_rows(patients: list[str], labels: list[float], val_fraction: floa
 
     folds = StratifiedGroupKFold(n_splits=round(1 / val_fraction), shuffle=True, random_state=0)
     _, held_out = next(folds.split(np.zeros(len(patients)), labels, groups=patients))
-    return held_out
+    return np.asarray(held_out)
 
 
 def read(
-    root: Path, settings: dict, rejects: Rejects, workers: int = 1
+    root: Path, settings: dict[str, Any], rejects: Rejects, workers: int = 1
 ) -> tuple[list[dict[str, object]], ManifestInfo]:
     chosen = settings_for("covidx", settings)
     lists = label_files("covidx", root, settings)
-    records: list[dict[str, object]] = []
+    records: list[dict[str, Any]] = []
     seen: dict[str, tuple[Path, int]] = {}
     census: dict[str, int] = {}
     binary = 0

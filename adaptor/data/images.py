@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pydicom
 import torch
 from PIL import Image
-from pydicom.pixels import apply_modality_lut, apply_voi_lut
+from pydicom.pixels.processing import apply_modality_lut, apply_voi_lut
 
 from adaptor.errors import ImageError
 
@@ -70,7 +71,7 @@ class Preprocess:
         if self.crop > self.resize:
             raise ValueError(f"preprocess.crop ({self.crop}) cannot exceed preprocess.resize ({self.resize})")
 
-    def identity(self) -> dict[str, object]:
+    def identity(self) -> dict[str, Any]:
         return asdict(self)
 
     def geometry(

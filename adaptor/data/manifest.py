@@ -22,7 +22,7 @@ from adaptor.errors import ManifestError
 
 TASKS = ("pretrain", "binary", "multiclass", "multilabel", "segmentation")
 SPLITS = ("train", "val", "test")
-SCHEMA = {
+SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "id": pl.String,
     "patient": pl.String,
     "path": pl.String,
@@ -33,7 +33,7 @@ SCHEMA = {
     "mask": pl.List(pl.String),
     "rows": pl.List(pl.Int64),
 }
-REJECT_SCHEMA = {
+REJECT_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "dataset": pl.String,
     "source": pl.String,
     "row": pl.Int64,

@@ -16,7 +16,7 @@ import pydicom
 import zarr
 from PIL import Image
 
-from adaptor.cache.store import read_rows
+from adaptor.cache.store import attribute, member, read_rows, values
 from adaptor.data.images import Preprocess
 from adaptor.data.siim import rle_decode
 from adaptor.errors import ImageError
@@ -89,14 +89,16 @@ def write_masks(manifest: pl.DataFrame, preprocess: Preprocess, path: str | Path
 def read_masks(path: str | Path, wanted: list[str], preprocess: Preprocess) -> np.ndarray:
     """Masks of ``wanted`` ids in that order; refuses masks made for another image geometry."""
     group = zarr.open_group(path, mode="r")
-    made_for = dict(group.attrs["preprocess"])
+    made_for = dict(attribute(group, "preprocess"))
     if made_for != preprocess.identity():
         raise ValueError(f"{path}: masks made for preprocessing {made_for}, expected {preprocess.identity()}")
-    position = {sample: row for row, sample in enumerate(group["ids"][:].tolist())}
+    position = {sample: row for row, sample in enumerate(values(group, "ids").tolist())}
     missing = [sample for sample in wanted if sample not in position]
     if missing:
         raise ValueError(f"{path}: no mask for {len(missing)} ids, e.g. {missing[:3]}")
-    return read_rows(group["masks"], np.asarray([position[sample] for sample in wanted], dtype=np.int64))
+    return read_rows(
+        member(group, "masks"), np.asarray([position[sample] for sample in wanted], dtype=np.int64)
+    )
 
 
 def masks_for(path: str | Path, frame: pl.DataFrame, preprocess: Preprocess) -> np.ndarray:

@@ -15,6 +15,7 @@ from functools import partial
 from itertools import chain
 from multiprocessing import get_context
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -87,7 +88,7 @@ def _parallel_reports(
 
 
 def read(
-    root: Path, settings: dict, rejects: Rejects, workers: int = 1
+    root: Path, settings: dict[str, Any], rejects: Rejects, workers: int = 1
 ) -> tuple[list[dict[str, object]], ManifestInfo]:
     chosen = settings_for("mimic", settings)
     files = label_files("mimic", root, settings)

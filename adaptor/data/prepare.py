@@ -6,6 +6,7 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -14,7 +15,7 @@ from adaptor.data.manifest import ManifestInfo, Rejects, build
 from adaptor.data.releases import missing_label_files
 from adaptor.errors import ManifestError
 
-Reader = Callable[[Path, dict, Rejects, int], tuple[list[dict[str, object]], ManifestInfo]]
+Reader = Callable[[Path, dict[str, Any], Rejects, int], tuple[list[dict[str, object]], ManifestInfo]]
 MISSING_IMAGE = "image file is missing"
 OUTSIDE_ROOT = "image path leaves the dataset root ('..' or an absolute path in the label file)"
 READERS: dict[str, Reader] = {
@@ -40,7 +41,7 @@ def inside(root: Path, path: str) -> bool:
 
 
 def read_dataset(
-    name: str, reader: str, root: str | Path, settings: dict, workers: int = 1
+    name: str, reader: str, root: str | Path, settings: dict[str, Any], workers: int = 1
 ) -> tuple[list[dict[str, object]], ManifestInfo, Rejects]:
     """Every sample the reader finds, with each left-out one in the rejects, whatever ``on_error`` says."""
     root = Path(root)
@@ -64,7 +65,12 @@ def read_dataset(
 
 
 def prepare(
-    name: str, reader: str, root: str | Path, settings: dict, on_error: str = "fail", workers: int = 1
+    name: str,
+    reader: str,
+    root: str | Path,
+    settings: dict[str, Any],
+    on_error: str = "fail",
+    workers: int = 1,
 ) -> tuple[pl.DataFrame, ManifestInfo, pl.DataFrame]:
     """Read a dataset; with ``on_error='fail'`` the first rejected sample raises, naming its file and row."""
     records, info, rejects = read_dataset(name, reader, root, settings, workers)

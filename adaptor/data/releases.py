@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from adaptor.errors import SettingsError
 
@@ -24,7 +25,7 @@ CLASSES: dict[str, tuple[str, ...]] = {
 }
 
 # Each reader's settings and their defaults; a dataset's config entry overrides any of them.
-DEFAULTS: dict[str, dict[str, object]] = {
+DEFAULTS: dict[str, dict[str, Any]] = {
     "mimic": {
         "metadata": "mimic-cxr-2.0.0-metadata.csv.gz",
         "split_file": "mimic-cxr-2.0.0-split.csv.gz",
@@ -80,7 +81,7 @@ PUBLISHED: dict[str, dict[str, int]] = {
 }
 
 
-def settings_for(reader: str, settings: Mapping[str, object]) -> dict[str, object]:
+def settings_for(reader: str, settings: Mapping[str, Any]) -> dict[str, Any]:
     """The reader's defaults overridden by the dataset's config entry (workflow keys dropped)."""
     if reader not in DEFAULTS:
         raise SettingsError(f"unknown reader {reader!r}; one of {sorted(DEFAULTS)}")
@@ -103,14 +104,14 @@ def settings_for(reader: str, settings: Mapping[str, object]) -> dict[str, objec
     return merged
 
 
-def classes(reader: str, settings: Mapping[str, object]) -> tuple[str, ...]:
+def classes(reader: str, settings: Mapping[str, Any]) -> tuple[str, ...]:
     """The classes a dataset is labelled with, as its manifest will name them."""
     if reader == "chexpert":
         return tuple(settings_for(reader, settings)["classes"])
     return CLASSES[reader]
 
 
-def label_files(reader: str, root: str | Path, settings: Mapping[str, object]) -> dict[str, Path]:
+def label_files(reader: str, root: str | Path, settings: Mapping[str, Any]) -> dict[str, Path]:
     """The files a reader cannot work without (label lists, metadata, the reports), by the setting
     that names each (CheXpert: its two CSVs in the ``folder``)."""
     root, chosen = Path(root), settings_for(reader, settings)
@@ -121,7 +122,7 @@ def label_files(reader: str, root: str | Path, settings: Mapping[str, object]) -
     return {key: root / str(chosen[key]) for key in keys.get(reader, ("labels",))}
 
 
-def missing_label_files(reader: str, root: str | Path, settings: Mapping[str, object]) -> list[str]:
+def missing_label_files(reader: str, root: str | Path, settings: Mapping[str, Any]) -> list[str]:
     """Which required files are absent, each with the setting that names it."""
     version = f", version {settings_for(reader, settings)['version']!r}" if reader == "covidx" else ""
     return [
@@ -131,6 +132,6 @@ def missing_label_files(reader: str, root: str | Path, settings: Mapping[str, ob
     ]
 
 
-def release(reader: str, settings: Mapping[str, object]) -> str:
+def release(reader: str, settings: Mapping[str, Any]) -> str:
     """The release a dataset's settings name (the key of :data:`PUBLISHED`)."""
     return RELEASES[reader].format(**settings_for(reader, settings))

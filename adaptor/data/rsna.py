@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import Any
 
 from adaptor.data.manifest import ManifestInfo, Rejects, split_by_group
 from adaptor.data.releases import CLASSES, label_files, settings_for
@@ -13,7 +14,7 @@ COLUMNS = ("patientId", "x", "y", "width", "height", "Target")
 
 
 def read(
-    root: Path, settings: dict, rejects: Rejects, workers: int = 1
+    root: Path, settings: dict[str, Any], rejects: Rejects, workers: int = 1
 ) -> tuple[list[dict[str, object]], ManifestInfo]:
     chosen = settings_for("rsna", settings)
     source = label_files("rsna", root, settings)["labels"]
@@ -43,9 +44,9 @@ def read(
             rows.setdefault(patient, []).append(row_number)
             if box:
                 boxes[patient].append(box)
-    split = split_by_group(list(targets), tuple(chosen["split"]), seed=0)  # type: ignore[arg-type]
+    split = split_by_group(list(targets), tuple(chosen["split"]), seed=0)
     images = root / str(chosen["images"])
-    records = [
+    records: list[dict[str, object]] = [
         {
             "id": patient,
             "patient": patient,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -25,7 +26,7 @@ def rle_decode(rle: str, height: int, width: int) -> np.ndarray:
 
 
 def read(
-    root: Path, settings: dict, rejects: Rejects, workers: int = 1
+    root: Path, settings: dict[str, Any], rejects: Rejects, workers: int = 1
 ) -> tuple[list[dict[str, object]], ManifestInfo]:
     chosen = settings_for("siim", settings)
     images = {path.stem: path for path in (root / str(chosen["images"])).rglob("*.dcm")}
@@ -51,7 +52,7 @@ def read(
             if rle != "-1":
                 masks[image_id].append(rle)
     records: list[dict[str, object]] = []
-    split = split_by_group(list(masks), tuple(chosen["split"]), seed=0)  # type: ignore[arg-type]
+    split = split_by_group(list(masks), tuple(chosen["split"]), seed=0)
     for image_id, rles in masks.items():
         if image_id not in images:
             rejects.add(

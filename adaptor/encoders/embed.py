@@ -12,9 +12,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -70,7 +71,7 @@ def _device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def _autocast(device: torch.device) -> contextlib.AbstractContextManager:
+def _autocast(device: torch.device) -> contextlib.AbstractContextManager[Any]:
     return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
 
 
@@ -117,7 +118,7 @@ class _ShardBuffer:
         return self.shard, self.arrays | {"reasons": np.asarray(self.reasons, dtype=str)}
 
 
-class _Images(Dataset):
+class _Images(Dataset[Any]):
     """Decodes and preprocesses in DataLoader workers; an unreadable image becomes a reason, not a crash."""
 
     def __init__(self, paths: list[str], preprocess: Preprocess) -> None:
@@ -167,7 +168,7 @@ def image_shards(
         collate_fn=_collate,
         pin_memory=device.type == "cuda",
     )
-    module = encoder.inference_module().to(device, memory_format=torch.channels_last)
+    module = encoder.inference_module().to(device).to(memory_format=torch.channels_last)
     shard_size = bounds[0][1] - bounds[0][0] if bounds else 1  # every shard but the last is full
     buffer: _ShardBuffer | None = None
     with torch.inference_mode(), _autocast(device):
@@ -202,7 +203,7 @@ def text_problem(text: str | None) -> str:
 
 def text_shards(
     encoder: LoadedEncoder,
-    texts: list[str | None],
+    texts: Sequence[str | None],
     bounds: list[tuple[int, int]],
     shards: list[int],
     device: torch.device,
@@ -282,7 +283,7 @@ def embed_part(
     mine = store.part_shards(len(bounds), part, parts)
     todo = store.pending(group, mine)
     device = _device()
-    tokens, dtype = "tokens" in group, group["embeddings"].dtype
+    tokens, dtype = "tokens" in group, store.member(group, "embeddings").dtype
     counter = Progress(
         sum(bounds[shard][1] - bounds[shard][0] for shard in todo),
         f"{encoder.spec.name} part {part + 1}/{parts}",

@@ -23,7 +23,7 @@ from torch import nn
 from adaptor.cache.store import identity_key
 from adaptor.data.images import Preprocess
 from adaptor.encoders import weights as weight_sources
-from adaptor.errors import ConfigError
+from adaptor.errors import ConfigError, WeightsNotFound
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class EncoderSpec:
 
     def identity(self) -> dict[str, Any]:
         """The settings that change the embeddings (batch size does not)."""
-        fields = {
+        fields: dict[str, Any] = {
             "name": self.name,
             "modality": self.modality,
             "kind": self.kind,
@@ -125,7 +125,8 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         from safetensors.torch import load_file
 
         return load_file(path)
-    return torch.load(path, map_location="cpu", weights_only=True)
+    state: dict[str, torch.Tensor] = torch.load(path, map_location="cpu", weights_only=True)
+    return state
 
 
 def load_state_dict_into(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
@@ -138,7 +139,10 @@ def load_state_dict_into(model: nn.Module, state: dict[str, torch.Tensor], sourc
     theirs = {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}
     if set(theirs) <= set(own):
         missing = set(own) - set(theirs)
-        classifier = {f"{model.default_cfg.get('classifier', 'classifier')}.{p}" for p in ("weight", "bias")}
+        classifier = {
+            f"{getattr(model, 'default_cfg', {}).get('classifier', 'classifier')}.{p}"
+            for p in ("weight", "bias")
+        }
         if missing - classifier:
             raise ValueError(f"{source}: checkpoint lacks {sorted(missing - classifier)[:5]}")
         model.load_state_dict(theirs, strict=False)
@@ -158,7 +162,7 @@ def fold_batch_norms(module: nn.Module) -> nn.Module:
     Why: in a frozen CNN a BatchNorm is a per-channel affine map that costs a pass over memory; on
     CPU it is 38 % of EfficientNet-Lite0's time. The outputs agree to float rounding.
     """
-    from timm.layers import BatchNormAct2d
+    from timm.layers.norm_act import BatchNormAct2d
     from torch.fx.experimental.optimization import fuse
 
     if not any(isinstance(child, nn.BatchNorm2d) for child in module.modules()):
@@ -182,10 +186,11 @@ class _ForwardFeatures(nn.Module):
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
-        self.model = model
+        self.model: Any = model  # a timm model: its methods are typed nowhere
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.model.forward_features(images)
+        features: torch.Tensor = self.model.forward_features(images)
+        return features
 
 
 class _TimmEncoder(nn.Module):
@@ -193,7 +198,7 @@ class _TimmEncoder(nn.Module):
 
     def __init__(self, model: nn.Module, features: nn.Module | None = None) -> None:
         super().__init__()
-        self.model = model
+        self.model: Any = model  # a timm model: its methods are typed nowhere
         self.features = features or _ForwardFeatures(model)
 
     def folded(self) -> _TimmEncoder:
@@ -236,14 +241,14 @@ def _load_timm(spec: EncoderSpec) -> tuple[nn.Module, str]:
     path = weight_sources.resolve(spec.name, spec.weights)
     if path is None:
         try:
-            model = timm.create_model(spec.model, pretrained=True, **options)
+            hub_model = timm.create_model(spec.model, pretrained=True, **options)
         except Exception as error:
-            raise weight_sources.WeightsNotFound(
+            raise WeightsNotFound(
                 f"encoder {spec.name!r}: could not download {spec.model!r} from the hub ({error}). "
                 "Offline, set weights to a local .safetensors / .pth file."
             ) from error
-        return _TimmEncoder(model), _hash_state(model)
-    model = timm.create_model(spec.model, pretrained=False, **spec.model_kwargs)
+        return _TimmEncoder(hub_model), _hash_state(hub_model)
+    model: Any = timm.create_model(spec.model, pretrained=False, **spec.model_kwargs)
     load_state_dict_into(model, _read_state_dict(path), str(path))
     model.reset_classifier(0)
     return _TimmEncoder(model), weight_sources.sha256(path)
@@ -254,7 +259,7 @@ class _XrvAutoencoder(nn.Module):
 
     def __init__(self, autoencoder: nn.Module) -> None:
         super().__init__()
-        self.autoencoder = autoencoder
+        self.autoencoder: Any = autoencoder
 
     def folded(self) -> nn.Module:
         """The same encoder with its BatchNorms folded (for inference only)."""
@@ -269,7 +274,7 @@ def _load_xrv(spec: EncoderSpec) -> tuple[nn.Module, str]:
     try:
         from torchxrayvision import autoencoders
     except ImportError as error:
-        raise weight_sources.WeightsNotFound(
+        raise WeightsNotFound(
             f"encoder {spec.name!r}: kind xrv_autoencoder needs torchxrayvision (pip install torchxrayvision)"
         ) from error
     if spec.model not in autoencoders.model_urls:
@@ -286,7 +291,7 @@ def _load_xrv(spec: EncoderSpec) -> tuple[nn.Module, str]:
         try:
             model = autoencoders.ResNetAE(weights=spec.model)
         except Exception as error:
-            raise weight_sources.WeightsNotFound(
+            raise WeightsNotFound(
                 f"encoder {spec.name!r}: could not download torchxrayvision weights {spec.model!r} "
                 f"({error}). Offline, download {autoencoders.model_urls[spec.model]['weights_url']} "
                 "elsewhere and set weights to that file."
@@ -329,7 +334,7 @@ def _load_transformers(spec: EncoderSpec) -> tuple[nn.Module, Any, str, str | No
         tokenizer = AutoTokenizer.from_pretrained(str(path), **options)
         model = AutoModel.from_pretrained(str(path), **options)
     except OSError as error:
-        raise weight_sources.WeightsNotFound(
+        raise WeightsNotFound(
             f"encoder {spec.name!r}: cannot load {str(path)!r} ({error}). Offline, set weights to a local "
             "model directory (config.json, tokenizer and weights)."
         ) from error

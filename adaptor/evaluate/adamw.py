@@ -44,11 +44,17 @@ class AdamW:
     @torch.no_grad()
     def step(self) -> None:
         """One AdamW update of every parameter that has a gradient."""
-        chosen = [i for i, param in enumerate(self.params) if param.grad is not None]
-        params = [self.params[i] for i in chosen]
+        chosen: list[int] = []
+        params: list[torch.Tensor] = []
+        grads: list[torch.Tensor] = []
+        for i, param in enumerate(self.params):
+            if param.grad is not None:
+                chosen.append(i)
+                params.append(param)
+                grads.append(param.grad)
         adamw(
             params,
-            [param.grad for param in params],
+            grads,
             [self.exp_avgs[i] for i in chosen],
             [self.exp_avg_sqs[i] for i in chosen],
             [],

@@ -8,6 +8,7 @@ cache's dtype, as a cache of their own, keyed by the image cache and the Adaptor
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -15,12 +16,13 @@ import torch
 
 from adaptor.cache import store
 from adaptor.encoders.weights import sha256
+from adaptor.errors import CacheMismatch
 from adaptor.model.adaptor import WEIGHTS, Adaptor, load_adaptor
 
 BATCH = 256
 
 
-def _batched(function, inputs: np.ndarray) -> np.ndarray:
+def _batched(function: Callable[[torch.Tensor], torch.Tensor], inputs: np.ndarray) -> np.ndarray:
     with torch.no_grad():
         return np.concatenate(
             [function(torch.from_numpy(inputs[i : i + BATCH])).numpy() for i in range(0, len(inputs), BATCH)]
@@ -28,7 +30,7 @@ def _batched(function, inputs: np.ndarray) -> np.ndarray:
 
 
 def write_adaptor_features(
-    model: Adaptor, source: store.Cache, path: str, identity: dict[str, object], shard_rows: int = 1024
+    model: Adaptor, source: store.Cache, path: str | Path, identity: dict[str, object], shard_rows: int = 1024
 ) -> bool:
     """Cache the Adaptor image path for every sample of ``source``; returns whether tokens were written.
 
@@ -37,7 +39,7 @@ def write_adaptor_features(
     """
     with_tokens = source.has_tokens
     if model.config.mode == "tokens" and not with_tokens:
-        raise store.CacheMismatch(
+        raise CacheMismatch(
             f"{source.path}: the token-mode Adaptor needs patch tokens; add this dataset to embed.tokens"
         )
     ids = source.ids.tolist()

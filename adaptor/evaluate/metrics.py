@@ -19,7 +19,7 @@ Weighted = Callable[[np.ndarray], dict[str, np.ndarray]]
 def _ratio(numerator: np.ndarray, denominator: np.ndarray, empty: float = np.nan) -> np.ndarray:
     """numerator / denominator, ``empty`` where the denominator is 0."""
     out = np.full(np.broadcast(numerator, denominator).shape, empty, dtype=float)
-    return np.divide(numerator, denominator, out=out, where=denominator != 0)
+    return np.asarray(np.divide(numerator, denominator, out=out, where=denominator != 0))
 
 
 def weighted_auroc(targets: np.ndarray, scores: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -60,7 +60,7 @@ def _macro_f1(truth: np.ndarray, predicted: np.ndarray, n_classes: int, weights:
         false_positive = (weights * ((truth != c) & (predicted == c))).sum(1)
         false_negative = (weights * ((truth == c) & (predicted != c))).sum(1)
         f1.append(_ratio(2 * true_positive, 2 * true_positive + false_positive + false_negative, 0.0))
-    return np.mean(f1, axis=0)
+    return np.asarray(np.mean(f1, axis=0))
 
 
 def weighted_classification(

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
 from adaptor.evaluate.adamw import AdamW
+from adaptor.evaluate.fit import fit_selecting_on_validation
 from adaptor.evaluate.metrics import classification_metrics, primary_metric
-from adaptor.evaluate.selection import fit_selecting_on_validation
 from adaptor.model.heads import make_head
 
 
@@ -50,7 +51,7 @@ def _scores(task: str, head: nn.Module, features: torch.Tensor) -> np.ndarray:
     head.eval()
     with torch.no_grad():
         logits = head(features)
-    return (logits.softmax(-1) if task == "multiclass" else logits.sigmoid()).numpy()
+    return np.asarray((logits.softmax(-1) if task == "multiclass" else logits.sigmoid()).numpy())
 
 
 def _targets(task: str, labels: torch.Tensor) -> torch.Tensor:
@@ -65,7 +66,7 @@ def train_and_test(
     test: tuple[np.ndarray, np.ndarray],
     settings: HeadSettings,
     seed: int,
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """Fit on ``train``, select the epoch by the validation metric, evaluate ``test`` once."""
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)

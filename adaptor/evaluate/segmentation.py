@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -19,10 +20,10 @@ import torch
 from adaptor.cache.store import Cache
 from adaptor.data.manifest import ManifestInfo
 from adaptor.evaluate.adamw import AdamW
+from adaptor.evaluate.fit import fit_selecting_on_validation
 from adaptor.evaluate.fractions import subset_hash
 from adaptor.evaluate.metrics import dice_with_intervals
 from adaptor.evaluate.run import result_rows
-from adaptor.evaluate.selection import fit_selecting_on_validation
 from adaptor.evaluate.subsets import CellData
 from adaptor.model.decoders import PAPER_CHANNELS, TokenGridDecoder
 from adaptor.model.loss import segmentation_loss
@@ -48,7 +49,7 @@ class DecoderSettings:
     channels: tuple[int, ...] = PAPER_CHANNELS
 
     @classmethod
-    def from_config(cls, entry: dict[str, object]) -> DecoderSettings:
+    def from_config(cls, entry: dict[str, Any]) -> DecoderSettings:
         """From the config's decoder entry (its keys are this class's fields; lists become tuples)."""
         return cls(**entry | ({"channels": tuple(entry["channels"])} if "channels" in entry else {}))
 
@@ -61,7 +62,9 @@ def _logits(decoder: TokenGridDecoder, tokens: np.ndarray, size: int, batch: int
         )
 
 
-def train_and_test(train: Arrays, val: Arrays, test: Arrays, settings: DecoderSettings, seed: int) -> dict:
+def train_and_test(
+    train: Arrays, val: Arrays, test: Arrays, settings: DecoderSettings, seed: int
+) -> dict[str, Any]:
     """Fit the decoder on ``train`` (tokens [N, T, D], masks [N, S, S]); keep the epoch with the
     lowest validation loss; return test probabilities [N, S, S] from that epoch."""
     torch.manual_seed(seed)

@@ -47,7 +47,7 @@ MGCA_PROTOCOLS = ("mgca", "mgca_clean")
 Splits = dict[str, list[str]]
 # split -> id -> the label-file rows of that sample the split holds, where it does not hold them all
 SplitRows = dict[str, dict[str, list[int]]]
-UNIT_SCHEMA = {"id": pl.String, "rows": pl.List(pl.Int64)}
+UNIT_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {"id": pl.String, "rows": pl.List(pl.Int64)}
 
 
 def absent_units(manifest: pl.DataFrame, prepare_rejects: pl.DataFrame) -> pl.DataFrame:
@@ -128,13 +128,14 @@ def _siim(units: pl.DataFrame, task: str, protocol: str) -> tuple[Splits, SplitR
             reached.setdefault(image, []).append(name)
     straddling = sum(len(names) > 1 for names in reached.values())
     log.info("siim: %d images have rows in more than one of MGCA's splits (%s)", straddling, protocol)
+    splits: Splits
     if protocol == "mgca_clean":
         splits = {
             name: list(dict.fromkeys(i for i, _ in by_rows[name] if reached[i][-1] == name))
             for name in SPLITS
         }
         return splits, {}
-    splits: Splits = {}
+    splits = {}
     partial: SplitRows = {}
     for name in SPLITS:
         held: dict[str, list[int]] = {}

@@ -16,7 +16,7 @@ from adaptor.evaluate.splits import BALANCED, SplitRows, mgca_splits, own_splits
 
 log = logging.getLogger(__name__)
 
-SUBSET_SCHEMA = {
+SUBSET_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "id": pl.String,
     "split": pl.String,
     "fraction": pl.Float64,

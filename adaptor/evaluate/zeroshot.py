@@ -66,7 +66,7 @@ def scores(images: np.ndarray, prompts: np.ndarray, scale: float) -> np.ndarray:
     ``images`` [N, width] and ``prompts`` [C, 2, width] (positive, negative) are L2-normalised.
     """
     similarity = np.einsum("nd,cpd->ncp", images, prompts) * scale
-    return 1 / (1 + np.exp(similarity[..., 1] - similarity[..., 0]))
+    return np.asarray(1 / (1 + np.exp(similarity[..., 1] - similarity[..., 0])))
 
 
 def _targets(info: ManifestInfo, frame: pl.DataFrame, classes: list[str]) -> np.ndarray:

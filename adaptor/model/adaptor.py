@@ -19,6 +19,7 @@ import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -80,7 +81,8 @@ class CrossLayer(nn.Module):
 
     def _finish(self, residual: torch.Tensor, attended: torch.Tensor) -> torch.Tensor:
         x = self.norm1(residual + self.dropout1(attended))
-        return self.norm2(x + self.dropout2(self.feed_forward(x)))
+        out: torch.Tensor = self.norm2(x + self.dropout2(self.feed_forward(x)))
+        return out
 
 
 class Adaptor(nn.Module):
@@ -151,7 +153,7 @@ class Adaptor(nn.Module):
         if self.config.mode == "tokens":
             x, padding = self._sequence(tokens, None, self.image_projection, self.image_summary)
         for layer in self.layers:
-            x = layer.attend(x, padding)
+            x = cast(CrossLayer, layer).attend(x, padding)
         return x[:, 1:] if self.config.mode == "tokens" else x
 
     def _alone(self, inputs: torch.Tensor, mask: torch.Tensor | None, modality: str) -> torch.Tensor:
@@ -163,7 +165,7 @@ class Adaptor(nn.Module):
             return F.normalize(x[:, 0], dim=-1)
         x, padding = self._sequence(inputs, mask, projection, getattr(self, f"{modality}_summary"))
         for layer in self.layers:
-            x = layer.attend(x, padding)
+            x = cast(CrossLayer, layer).attend(x, padding)
         return F.normalize(x[:, 0], dim=-1)
 
     def scale(self) -> torch.Tensor:

@@ -38,7 +38,7 @@ class TokenGridDecoder(nn.Module):
         if side * side != count:
             raise ValueError(f"{count} tokens do not form a square grid")
         grid = tokens.transpose(1, 2).reshape(batch, dim, side, side)
-        logits = self.layers(grid)
+        logits: torch.Tensor = self.layers(grid)
         if logits.shape[-1] != size:
             logits = F.interpolate(logits, size=(size, size), mode="bilinear", align_corners=False)
         return logits[:, 0]

@@ -6,11 +6,12 @@ import json
 import os
 import tempfile
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import polars as pl
 
-IDENTITY_COLUMNS = {
+IDENTITY_COLUMNS: dict[str, pl.DataType | type[pl.DataType]] = {
     "dataset": pl.String,
     "task": pl.String,
     "image_encoder": pl.String,
@@ -18,7 +19,12 @@ IDENTITY_COLUMNS = {
     "method": pl.String,
     "protocol": pl.String,
 }
-METRIC_COLUMNS = {"metric": pl.String, "value": pl.Float64, "ci_low": pl.Float64, "ci_high": pl.Float64}
+METRIC_COLUMNS: dict[str, pl.DataType | type[pl.DataType]] = {
+    "metric": pl.String,
+    "value": pl.Float64,
+    "ci_low": pl.Float64,
+    "ci_high": pl.Float64,
+}
 # One row per (cell, metric). Zero-shot cells have no fraction, seed or training set.
 RUN_COLUMNS = IDENTITY_COLUMNS | {"fraction": pl.Float64, "seed": pl.Int64} | METRIC_COLUMNS
 RUN_COLUMNS |= {"n_train": pl.Int64, "n_test": pl.Int64}
@@ -37,7 +43,9 @@ def write_atomic(frame: pl.DataFrame, path: str | Path) -> None:
     os.replace(temporary, path)
 
 
-def runs(run_files: list[str | Path], columns: dict[str, pl.DataType] = RUN_COLUMNS) -> pl.DataFrame:
+def runs(
+    run_files: Sequence[str | Path], columns: Mapping[str, pl.DataType | type[pl.DataType]] = RUN_COLUMNS
+) -> pl.DataFrame:
     """Concatenate per-job result files; the documented columns come first, with their types."""
     if not run_files:
         return pl.DataFrame(schema=columns)
@@ -79,7 +87,7 @@ def _encoders(metrics_file: str | Path) -> tuple[str, str]:
     return parents[2].name, parents[1].name
 
 
-def retrieval(metric_files: list[str | Path]) -> pl.DataFrame:
+def retrieval(metric_files: Sequence[str | Path]) -> pl.DataFrame:
     """Recall@K on the held-out pairs, both directions, one row per (Adaptor, direction, K)."""
     rows = []
     for file in metric_files:
@@ -102,7 +110,7 @@ def retrieval(metric_files: list[str | Path]) -> pl.DataFrame:
     return pl.DataFrame(rows)
 
 
-def pretraining(metric_files: list[str | Path], stage_seconds: dict[str, float]) -> pl.DataFrame:
+def pretraining(metric_files: Sequence[str | Path], stage_seconds: dict[str, float]) -> pl.DataFrame:
     """One row per trained Adaptor, with the wall time of each stage of the DAG beside it."""
     rows = []
     for file in metric_files:

@@ -75,7 +75,7 @@ def best_weights(folder: Path) -> Path:
             f"{folder}: the checkpoint holds no best weights (written by an older version, or edited); "
             "delete the folder to train again from the start"
         )
-    return folder / best
+    return folder / str(best)
 
 
 def read_progress(folder: Path) -> dict[str, Any] | None:
@@ -104,4 +104,4 @@ def load(
     generator.set_state(tensors["rng.generator"])
     if "rng.cuda" in tensors and torch.cuda.is_available():
         torch.cuda.set_rng_state(tensors["rng.cuda"])
-    return meta["progress"]
+    return dict(meta["progress"])

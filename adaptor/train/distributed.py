@@ -17,6 +17,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch.distributed.nn.functional import all_gather
+from torch.multiprocessing.spawn import spawn
 
 from adaptor.model.loss import contrastive_loss
 
@@ -53,11 +54,11 @@ def batch_loss(
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+        return int(probe.getsockname()[1])
 
 
 def _worker(
-    rank: int, world: int, port: int, backend: str, function: Callable[..., Any], args: tuple
+    rank: int, world: int, port: int, backend: str, function: Callable[..., Any], args: tuple[Any, ...]
 ) -> None:
     os.environ.update({"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)})
     dist.init_process_group(backend, rank=rank, world_size=world)
@@ -69,10 +70,12 @@ def _worker(
         dist.destroy_process_group()
 
 
-def launch(function: Callable[..., Any], args: tuple, world: int, backend: str | None = None) -> None:
+def launch(
+    function: Callable[..., Any], args: tuple[Any, ...], world: int, backend: str | None = None
+) -> None:
     """Run ``function(*args)`` on ``world`` processes (one per GPU with NCCL, or gloo on CPU)."""
     if world == 1:
         function(*args)
         return
     backend = backend or ("nccl" if torch.cuda.is_available() else "gloo")
-    torch.multiprocessing.spawn(_worker, args=(world, _free_port(), backend, function, args), nprocs=world)
+    spawn(_worker, args=(world, _free_port(), backend, function, args), nprocs=world)

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import zarr
 
-from adaptor.cache.store import Cache, read_checked
+from adaptor.cache.store import Cache, member, read_checked
 
 Batch = tuple[torch.Tensor, ...]
 
@@ -87,10 +87,8 @@ class TokenPairs:
                     f"{group.store}: token mode needs token arrays; add the dataset to embed.tokens"
                 )
         self.n, self.device = len(ids), device
-        row_bytes = sum(
-            int(np.prod(group["tokens"].shape[1:])) * group["tokens"].dtype.itemsize
-            for group, _ in self.sources
-        )
+        token_arrays = [member(group, "tokens") for group, _ in self.sources]
+        row_bytes = sum(int(np.prod(tokens.shape[1:])) * tokens.dtype.itemsize for tokens in token_arrays)
         self.streamed = row_bytes * self.n > ram_budget_bytes
         self.window_rows = (
             min(window_rows, max(2, ram_budget_bytes // (4 * row_bytes))) if self.streamed else self.n
@@ -106,7 +104,8 @@ class TokenPairs:
 
     @property
     def dims(self) -> tuple[int, int]:
-        return tuple(int(group["tokens"].shape[2]) for group, _ in self.sources)  # type: ignore[return-value]
+        (image, _), (text, _) = self.sources
+        return int(member(image, "tokens").shape[2]), int(member(text, "tokens").shape[2])
 
     def batch_sizes(self, batch_size: int) -> list[int]:
         """The size of every batch of an epoch (batches never span two windows)."""
@@ -120,9 +119,9 @@ class TokenPairs:
         for path, (group, rows) in zip(self.paths, self.sources, strict=True):
             wanted = rows[window.start : window.stop]
             span = slice(int(wanted.min()), int(wanted.max()) + 1)
-            tokens = read_checked(path, group["tokens"], span)[wanted - span.start]
+            tokens = read_checked(path, member(group, "tokens"), span)[wanted - span.start]
             mask = (
-                read_checked(path, group["token_mask"], span)[wanted - span.start]
+                read_checked(path, member(group, "token_mask"), span)[wanted - span.start]
                 if "token_mask" in group
                 else np.ones(tokens.shape[:2], bool)
             )
@@ -131,7 +130,7 @@ class TokenPairs:
 
     def batches(self, batch_size: int, generator: torch.Generator | None = None) -> Iterator[Batch]:
         """(image tokens, text tokens, image mask, text mask) batches, as float32 on the device."""
-        if not self.streamed:
+        if self.resident is not None:
             yield from self._cut(self.resident, batch_size, generator)
             return
         order = (

@@ -15,6 +15,7 @@ import math
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,7 @@ class PretrainSettings:
     architecture: dict[str, Any] = field(default_factory=dict)
 
 
-def linear_warmup_decay(total_steps: int, warmup_fraction: float):
+def linear_warmup_decay(total_steps: int, warmup_fraction: float) -> Callable[[int], float]:
     """LR multiplier: linear warm-up over ``warmup_fraction`` of the real steps, then linear decay to 0."""
     warmup = max(1, math.ceil(warmup_fraction * total_steps))
 

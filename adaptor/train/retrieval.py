@@ -10,7 +10,7 @@ KS = (1, 5, 10)
 
 def _search(index_vectors: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
     """Top-k rows of ``index_vectors`` by inner product (cosine for unit vectors) for each query."""
-    index = faiss.IndexFlatIP(index_vectors.shape[1])
+    index: faiss.Index = faiss.IndexFlatIP(index_vectors.shape[1])
     if faiss.get_num_gpus() > 0:
         index = faiss.index_cpu_to_all_gpus(index)
     index.add(np.ascontiguousarray(index_vectors, dtype=np.float32))

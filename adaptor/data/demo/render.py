@@ -133,7 +133,7 @@ class _Anatomy:
 def _texture(rng: np.random.Generator, size: int, coarse: int = 24) -> np.ndarray:
     """Smooth noise in [0, 1]: lung markings and patchiness."""
     small = rng.random((coarse, coarse)).astype(np.float32)
-    return ndimage.zoom(small, size / coarse, order=1, grid_mode=True, mode="reflect")
+    return np.asarray(ndimage.zoom(small, size / coarse, order=1, grid_mode=True, mode="reflect"))
 
 
 def _soft(distance: np.ndarray, width: float) -> np.ndarray:
@@ -183,7 +183,8 @@ class _Canvas:
         dome = lung.dome - 0.05 * (1 - ((self.x - lung.cx) / lung.rx) ** 2)
         inside = inside * _soft(self.y - dome, self.edge)
         hx, hy, hrx, hry = self.anatomy.heart
-        return inside * (1 - _soft(self.ellipse_distance(hx, hy, hrx, hry) * hrx, self.edge))
+        outside_heart = 1 - _soft(self.ellipse_distance(hx, hy, hrx, hry) * hrx, self.edge)
+        return np.asarray(inside * outside_heart)
 
     def lungs_for(self, side: str) -> list[_Lung]:
         """Patient's right lung is the image's left (image_side -1)."""
@@ -235,10 +236,10 @@ def _paint(finding: Finding, canvas: _Canvas, image: np.ndarray, rng: np.random.
             lung_mask = canvas.lung(lung)
             interior = ndimage.distance_transform_edt(lung_mask > 0.5) / canvas.size
             depth = 0.02 + 0.025 * finding.severity
-            lateral = (canvas.x - lung.cx) * lung.image_side > -0.2 * lung.rx
+            outer = (canvas.x - lung.cx) * lung.image_side > -0.2 * lung.rx
             upper = canvas.y < lung.cy + 0.4 * lung.ry
-            air = (lung_mask > 0.5) & (interior < depth) & lateral & upper
-            pleura = (lung_mask > 0.5) & (np.abs(interior - depth) < 1.2 / canvas.size) & lateral & upper
+            air = (lung_mask > 0.5) & (interior < depth) & outer & upper
+            pleura = (lung_mask > 0.5) & (np.abs(interior - depth) < 1.2 / canvas.size) & outer & upper
             image[air] = canvas.anatomy.lung_density * 0.35
             image[pleura] += 0.35
             regions.append(Region("pneumothorax", air))
@@ -266,7 +267,9 @@ def _focal_profile(
         angle = rng.uniform(-0.3, 0.3)
         along = (canvas.x - x) * np.cos(angle) + (canvas.y - y) * np.sin(angle)
         across = -(canvas.x - x) * np.sin(angle) + (canvas.y - y) * np.cos(angle)
-        return _soft(np.abs(across) - 0.009, canvas.edge) * _soft(np.abs(along) - 0.07, canvas.edge * 3)
+        return np.asarray(
+            _soft(np.abs(across) - 0.009, canvas.edge) * _soft(np.abs(along) - 0.07, canvas.edge * 3)
+        )
     if finding.kind == "opacity":
         radius = (0.045 + 0.03 * finding.severity) * rng.uniform(0.85, 1.15)
         if finding.pattern == "hazy":
@@ -322,7 +325,7 @@ def _thorax(canvas: _Canvas, rng: np.random.Generator, findings: list[Finding]) 
     image = np.maximum(image, 0.72 * spine)
     hx, hy, hrx, hry = anatomy.heart
     heart = _soft(canvas.ellipse_distance(hx, hy, hrx, hry) * hrx, canvas.edge * 2)
-    return np.maximum(image, 0.74 * heart)
+    return np.asarray(np.maximum(image, 0.74 * heart))
 
 
 def render(findings: list[Finding] | tuple[Finding, ...], seed: int, size: int = 256) -> Radiograph:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import gzip
 import hashlib
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -107,7 +108,7 @@ def _save(path: Path, pixels: np.ndarray) -> None:
     )
 
 
-def _write_csv_gz(path: Path, header: list[str], rows: list[list[object]]) -> None:
+def _write_csv_gz(path: Path, header: list[str], rows: Sequence[Sequence[object]]) -> None:
     with gzip.open(path, "wt", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(header)
