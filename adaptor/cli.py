@@ -47,10 +47,8 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
 
 def cmd_prepare(args: argparse.Namespace) -> None:
-    import polars as pl
-
     from adaptor.data import manifest
-    from adaptor.data.prepare import prepare
+    from adaptor.data.prepare import log_summary, prepare
 
     settings = json.loads(args.settings)
     frame, info, rejects = prepare(
@@ -58,18 +56,7 @@ def cmd_prepare(args: argparse.Namespace) -> None:
     )
     manifest.write(frame, info, args.out)
     rejects.write_parquet(args.rejects)
-    log.info("%s: found %s", args.dataset, dict(info.census))
-    for kind, reason, count in rejects.group_by("kind", "reason").len().sort(pl.all()).iter_rows():
-        log.info("%s: %d rejected (%s): %s", args.dataset, count, kind, reason)
-    counts = frame.group_by("split").len().sort("split").rows()
-    log.info(
-        "%s: %d samples %s, %d rejected (listed in %s)",
-        args.dataset,
-        len(frame),
-        counts,
-        len(rejects),
-        args.rejects,
-    )
+    log_summary(args.dataset, frame, info, rejects, args.rejects)
 
 
 def cmd_check_data(args: argparse.Namespace) -> None:
@@ -317,7 +304,11 @@ def cmd_report(args: argparse.Namespace) -> None:
         "segmentation": args.segmentation_runs,
         "zeroshot": args.zeroshot_runs,
     }
-    write_tables_and_report(runs, args.pretrain_metrics, args.benchmarks_dir, args.out_dir, args.report)
+    encoders = json.loads(args.pretrain_encoders)
+    pretrained = [
+        (image, text, metrics) for (image, text), metrics in zip(encoders, args.pretrain_metrics, strict=True)
+    ]
+    write_tables_and_report(runs, pretrained, args.benchmarks_dir, args.out_dir, args.report)
 
 
 def _data_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -495,7 +486,12 @@ def _report_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     report.add_argument("--runs", nargs="+", required=True, help="classification results")
     report.add_argument("--segmentation-runs", nargs="*", default=[])
     report.add_argument("--zeroshot-runs", nargs="*", default=[])
-    report.add_argument("--pretrain-metrics", nargs="+", required=True)
+    report.add_argument("--pretrain-metrics", nargs="+", required=True, help="each Adaptor's metrics.json")
+    report.add_argument(
+        "--pretrain-encoders",
+        required=True,
+        help="JSON: [image, text] encoder names of each metrics file, in order",
+    )
     report.add_argument("--benchmarks-dir", required=True, help="folder of Snakemake benchmark: files")
     report.add_argument("--out-dir", required=True)
     report.add_argument("--report", required=True)

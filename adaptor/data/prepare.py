@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -15,6 +16,7 @@ from adaptor.data.manifest import ManifestInfo, Rejects, build
 from adaptor.data.releases import missing_label_files
 from adaptor.errors import ManifestError
 
+log = logging.getLogger(__name__)
 Reader = Callable[[Path, dict[str, Any], Rejects, int], tuple[list[dict[str, object]], ManifestInfo]]
 MISSING_IMAGE = "image file is missing"
 OUTSIDE_ROOT = "image path leaves the dataset root ('..' or an absolute path in the label file)"
@@ -84,3 +86,16 @@ def prepare(
             " Fix the input or set on_error: skip to record them in the rejects table."
         )
     return build(records, info), info, rejects.frame()
+
+
+def log_summary(
+    name: str, frame: pl.DataFrame, info: ManifestInfo, rejects: pl.DataFrame, rejects_path: str | Path
+) -> None:
+    """What ``prepare`` found and kept: the reader's counts, each reject reason, the split sizes."""
+    log.info("%s: found %s", name, dict(info.census))
+    for kind, reason, count in rejects.group_by("kind", "reason").len().sort(pl.all()).iter_rows():
+        log.info("%s: %d rejected (%s): %s", name, count, kind, reason)
+    counts = frame.group_by("split").len().sort("split").rows()
+    log.info(
+        "%s: %d samples %s, %d rejected (listed in %s)", name, len(frame), counts, len(rejects), rejects_path
+    )

@@ -108,7 +108,7 @@ def write_report(
 
 def write_tables_and_report(
     runs: dict[str, list[str]],
-    pretrain_metrics: list[str],
+    pretrained: list[tuple[str, str, str]],
     benchmarks_dir: str | Path,
     out_dir: str | Path,
     report: str | Path,
@@ -125,8 +125,8 @@ def write_tables_and_report(
     ]
     wall = tables.wall_times(sorted(timed))
     stage_seconds = dict(wall.group_by("stage").agg(pl.col("seconds").sum()).rows())
-    pretraining = tables.pretraining(pretrain_metrics, stage_seconds)
-    retrieval = tables.retrieval(pretrain_metrics)
+    pretraining = tables.pretraining(pretrained, stage_seconds)
+    retrieval = tables.retrieval(pretrained)
     written = {
         "classification": classification,
         "segmentation": segmentation,

@@ -81,18 +81,12 @@ def wall_times(benchmark_files: list[str | Path]) -> pl.DataFrame:
     return pl.DataFrame(rows, schema={"stage": pl.String, "job": pl.String, "seconds": pl.Float64})
 
 
-def _encoders(metrics_file: str | Path) -> tuple[str, str]:
-    """(image, text) encoder names from ``results/adaptors/{image}/{text}/{mode}/metrics.json``."""
-    parents = Path(metrics_file).parents
-    return parents[2].name, parents[1].name
-
-
-def retrieval(metric_files: Sequence[str | Path]) -> pl.DataFrame:
-    """Recall@K on the held-out pairs, both directions, one row per (Adaptor, direction, K)."""
+def retrieval(pretrained: Sequence[tuple[str, str, str | Path]]) -> pl.DataFrame:
+    """Recall@K on the held-out pairs, both directions, one row per (Adaptor, direction, K);
+    ``pretrained`` holds (image encoder, text encoder, metrics.json) of each Adaptor."""
     rows = []
-    for file in metric_files:
+    for image_encoder, text_encoder, file in pretrained:
         metrics = json.loads(Path(file).read_text())
-        image_encoder, text_encoder = _encoders(file)
         for name, value in metrics["retrieval"].items():
             direction, k = name.split("/R@")
             rows.append(
@@ -110,12 +104,14 @@ def retrieval(metric_files: Sequence[str | Path]) -> pl.DataFrame:
     return pl.DataFrame(rows)
 
 
-def pretraining(metric_files: Sequence[str | Path], stage_seconds: dict[str, float]) -> pl.DataFrame:
-    """One row per trained Adaptor, with the wall time of each stage of the DAG beside it."""
+def pretraining(
+    pretrained: Sequence[tuple[str, str, str | Path]], stage_seconds: dict[str, float]
+) -> pl.DataFrame:
+    """One row per trained Adaptor (image encoder, text encoder, metrics.json), with the wall time
+    of each stage of the DAG beside it."""
     rows = []
-    for file in metric_files:
+    for image_encoder, text_encoder, file in pretrained:
         metrics = json.loads(Path(file).read_text())
-        image_encoder, text_encoder = _encoders(file)
         rows.append(
             {
                 "image_encoder": image_encoder,

@@ -186,6 +186,10 @@ def _report(finished_run: Path) -> Callable[[Path], list[str]]:
             *("--segmentation-runs", *found("results/runs/*/segmentation/**/*.parquet")),
             *("--zeroshot-runs", *found("results/runs/*/zeroshot/**/*.parquet")),
             *("--pretrain-metrics", *found("results/adaptors/*/*/*/metrics.json")),
+            *(
+                "--pretrain-encoders",
+                json.dumps([Path(f).parts[2:4] for f in found("results/adaptors/*/*/*/metrics.json")]),
+            ),
             *("--benchmarks-dir", "results/benchmarks", "--out-dir", str(out)),
             *("--report", str(out / "report.md")),
         ]

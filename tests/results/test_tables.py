@@ -93,7 +93,7 @@ def test_tables_and_report(tmp_path: Path) -> None:
     bench.write_text("s\th:m:s\n12.5\t0:00:12\n")
     wall = tables.wall_times([bench])
     assert wall.rows() == [("pretrain", str(bench.with_suffix("")), 12.5)]
-    metrics = tmp_path / "adaptors" / "e" / "t" / "pooled" / "metrics.json"
+    metrics = tmp_path / "adaptors" / "some" / "folder" / "metrics.json"  # names come from the caller
     metrics.parent.mkdir(parents=True)
     keys = (
         "trainable_parameters",
@@ -111,9 +111,9 @@ def test_tables_and_report(tmp_path: Path) -> None:
     metrics.write_text(
         json.dumps({"mode": "pooled", "retrieval": recalls, **dict.fromkeys(keys, 1)} | {"n_val": 10})
     )
-    pretraining = tables.pretraining([metrics], {"pretrain": 12.5})
+    pretraining = tables.pretraining([("e", "t", metrics)], {"pretrain": 12.5})
     assert pretraining["image_encoder"][0] == "e" and pretraining["stage_seconds/pretrain"][0] == 12.5
-    retrieval = tables.retrieval([metrics])
+    retrieval = tables.retrieval([("e", "t", metrics)])
     assert retrieval.select("direction", "k", "recall", "chance").rows() == [
         ("image_to_text", 1, 0.25, 0.1),
         ("image_to_text", 5, 0.5, 0.5),

@@ -277,10 +277,17 @@ def all_zeroshot_runs():
     ]
 
 
+def all_adaptors():
+    """(image encoder, text encoder, mode) of every Adaptor the config trains."""
+    return list(
+        product(
+            PRETRAIN["image_encoders"], PRETRAIN["text_encoders"], PRETRAIN["modes"]
+        )
+    )
+
+
 def all_pretrain_metrics():
     return [
         f"{adaptor_dir(image, text, mode)}/{ADAPTOR_FILES['metrics']}"
-        for image, text, mode in product(
-            PRETRAIN["image_encoders"], PRETRAIN["text_encoders"], PRETRAIN["modes"]
-        )
+        for image, text, mode in all_adaptors()
     ]

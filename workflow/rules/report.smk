@@ -19,10 +19,14 @@ rule report:
     conda:
         "../../envs/adaptor.yaml"
     params:
+        # The names of each metrics file's encoders, in order: the tables take them from here,
+        # not from the file's path.
+        pretrain_encoders=as_json([[image, text] for image, text, _ in all_adaptors()]),
         benchmarks=PATHS["benchmarks"],
         tables=lambda wildcards, output: os.path.dirname(output.classification),
     shell:
         "python -m adaptor report --runs {input.runs:q} --segmentation-runs {input.segmentation:q}"
         " --zeroshot-runs {input.zeroshot:q} --pretrain-metrics {input.pretrain_metrics:q}"
+        " --pretrain-encoders {params.pretrain_encoders:q}"
         " --benchmarks-dir {params.benchmarks:q} --out-dir {params.tables:q}"
         " --report {output.report:q} > {log:q} 2>&1"
