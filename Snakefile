@@ -11,6 +11,9 @@ if not workflow.overwrite_configfiles:
     configfile: "config/demo.yaml"
 
 
+report: "report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/prepare.smk"
 include: "workflow/rules/embed.smk"
@@ -25,3 +28,4 @@ rule all:
         f"{PATHS['tables']}/classification.parquet",
         f"{PATHS['tables']}/pretraining.parquet",
         PATHS["report"],
+        rules.figures.output,

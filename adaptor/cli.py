@@ -480,6 +480,18 @@ def _evaluate_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     zeroshot.set_defaults(run=cmd_zeroshot)
 
 
+def cmd_figures(args: argparse.Namespace) -> None:
+    import polars as pl
+
+    from adaptor.results.figures import label_efficiency
+
+    figures = label_efficiency(
+        pl.read_parquet(args.summary), args.classification_datasets, args.segmentation_datasets, args.out_dir
+    )
+    for figure in figures:
+        log.info("%s: %s", figure.name, figure.series)
+
+
 def _report_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Commands that aggregate results."""
     report = sub.add_parser("report", help="aggregate every run into Parquet tables and a report")
@@ -496,6 +508,12 @@ def _report_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     report.add_argument("--out-dir", required=True)
     report.add_argument("--report", required=True)
     report.set_defaults(run=cmd_report)
+    figures = sub.add_parser("figures", help="label-efficiency figures (SVG and PNG) from summary.parquet")
+    figures.add_argument("--summary", required=True, help="results/tables/summary.parquet")
+    figures.add_argument("--classification-datasets", nargs="*", default=[])
+    figures.add_argument("--segmentation-datasets", nargs="*", default=[])
+    figures.add_argument("--out-dir", required=True)
+    figures.set_defaults(run=cmd_figures)
 
 
 def parser() -> argparse.ArgumentParser:

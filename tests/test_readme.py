@@ -94,7 +94,11 @@ def test_python_commands_accept_their_options(command: str) -> None:
         assert option in helped.stdout, f"{command}: {option} is not an option"
 
 
-@pytest.mark.parametrize("command", _of("snakemake"))
+def _reports(commands: list[str]) -> list[str]:
+    return [command for command in commands if "--report" in command]
+
+
+@pytest.mark.parametrize("command", [c for c in _of("snakemake") if c not in _reports(COMMANDS)])
 def test_snakemake_commands_plan_on_the_demo(
     command: str, tmp_path: Path, snakemake: Snakemake, scheduled: Scheduled
 ) -> None:
@@ -115,3 +119,15 @@ def test_snakemake_commands_plan_on_the_demo(
         alone = snakemake(tmp_path, demo, name, "-n")
         assert scheduled(alone), f"{command}: nothing writes {name}"
         assert f"output: {name}" in alone.stdout or f", {name}" in alone.stdout, alone.stdout[-2000:]
+
+
+@pytest.mark.parametrize("command", _reports(_of("snakemake")))
+def test_snakemake_report_commands_build_the_report_of_a_finished_run(
+    command: str, finished_run: Path, tmp_path: Path, snakemake: Snakemake
+) -> None:
+    """A report needs a finished run: the session's tiny workflow, its report written elsewhere."""
+    arguments = shlex.split(command)[1:]
+    arguments[arguments.index("--report") + 1] = str(tmp_path / "report.html")
+    result = snakemake(finished_run, REPO / "tests" / "workflow" / "tiny.yaml", *arguments)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "report.html").stat().st_size > 0

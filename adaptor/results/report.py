@@ -9,6 +9,9 @@ import polars as pl
 from adaptor.results import tables
 from adaptor.results.tables import DICE_METRICS, PRIMARY_METRICS, summary
 
+# The stages whose jobs run after the tables are written (their benchmark folders).
+AFTER_TABLES = ("report", "figures")
+
 
 def _markdown(frame: pl.DataFrame) -> str:
     header = "| " + " | ".join(frame.columns) + " |\n|" + "---|" * len(frame.columns) + "\n"
@@ -118,10 +121,13 @@ def write_tables_and_report(
     classification = tables.runs(runs["classification"])
     segmentation = tables.runs(runs["segmentation"])
     zeroshot = tables.runs(runs["zeroshot"], tables.ZEROSHOT_COLUMNS)
-    # Every job's benchmark file but the report's own, which Snakemake writes after the report: a
-    # rerun would otherwise count the previous report beside this run's jobs.
+    # Every job's benchmark file but those of the jobs that run after the tables (the report's
+    # own, written once it ends, and the figures drawn from it): a rerun would otherwise count the
+    # previous run's beside this run's jobs.
     timed = [
-        f for f in Path(benchmarks_dir).rglob("*.tsv") if f.relative_to(benchmarks_dir).parts[0] != "report"
+        f
+        for f in Path(benchmarks_dir).rglob("*.tsv")
+        if f.relative_to(benchmarks_dir).parts[0] not in AFTER_TABLES
     ]
     wall = tables.wall_times(sorted(timed))
     stage_seconds = dict(wall.group_by("stage").agg(pl.col("seconds").sum()).rows())
@@ -134,6 +140,7 @@ def write_tables_and_report(
         "pretraining": pretraining,
         "retrieval": retrieval,
         "wall_time": wall,
+        "summary": tables.seed_summary(classification, segmentation),
     }
     for name, frame in written.items():
         tables.write_atomic(frame, Path(out_dir) / f"{name}.parquet")

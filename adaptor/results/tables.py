@@ -29,6 +29,11 @@ METRIC_COLUMNS: dict[str, pl.DataType | type[pl.DataType]] = {
 RUN_COLUMNS = IDENTITY_COLUMNS | {"fraction": pl.Float64, "seed": pl.Int64} | METRIC_COLUMNS
 RUN_COLUMNS |= {"n_train": pl.Int64, "n_test": pl.Int64}
 ZEROSHOT_COLUMNS = IDENTITY_COLUMNS | METRIC_COLUMNS | {"n_test": pl.Int64}
+SUMMARY_COLUMNS: dict[str, pl.DataType | type[pl.DataType]] = {
+    "mean": pl.Float64,
+    "std": pl.Float64,
+    "seeds": pl.Int64,
+}
 PRIMARY_METRICS = ("auroc", "accuracy")
 DICE_METRICS = ("dice_mgca", "dice_positive", "dice_empty_predictor")
 
@@ -131,6 +136,37 @@ def pretraining(
             }
         )
     return pl.DataFrame(rows)
+
+
+# What a seed summary groups by: everything that names a cell but its seed.
+SUMMARY_KEYS = (
+    "dataset",
+    "task",
+    "protocol",
+    "method",
+    "image_encoder",
+    "text_encoder",
+    "fraction",
+    "metric",
+)
+
+
+def seed_summary(*runs: pl.DataFrame) -> pl.DataFrame:
+    """Mean, standard deviation and number of seeds of every metric, per cell but its seed, over
+    the classification and segmentation tables: the group-by every reader would otherwise write.
+    (Zero-shot has neither fractions nor seeds; its table is its summary.)"""
+    frames = [frame.select(*SUMMARY_KEYS, "value") for frame in runs if len(frame)]
+    if not frames:
+        return pl.DataFrame(schema={**{key: RUN_COLUMNS[key] for key in SUMMARY_KEYS}, **SUMMARY_COLUMNS})
+    return (
+        pl.concat(frames)
+        .group_by(SUMMARY_KEYS)
+        .agg(
+            pl.col("value").mean().alias("mean"), pl.col("value").std().alias("std"), pl.len().alias("seeds")
+        )
+        .cast({name: dtype for name, dtype in SUMMARY_COLUMNS.items()})
+        .sort(SUMMARY_KEYS, nulls_last=True)
+    )
 
 
 def summary(frame: pl.DataFrame, metrics: tuple[str, ...] = PRIMARY_METRICS) -> pl.DataFrame:

@@ -130,3 +130,28 @@ def test_tables_and_report(tmp_path: Path) -> None:
         "1 cells do not beat the empty predictor" in text and "| siim | frozen | e |  | 0.100 | 1 |" in text
     )
     assert "| rsna | strict | adaptor | e | t | auroc | 0.700 | 0.600 | 0.800 | 5 |" in text
+
+
+def test_seed_summary_groups_every_cell_but_its_seed(tmp_path: Path) -> None:
+    values = {("adaptor", 0): 0.8, ("adaptor", 1): 0.9, ("adaptor", 2): 0.7, ("frozen", 0): 0.6}
+    runs = tables.runs([_run(tmp_path / f"{m}{s}.parquet", m, s, v) for (m, s), v in values.items()])
+    dice = tables.runs([_dice(tmp_path / f"dice{s}.parquet", s) for s in (0, 1)])
+    summary = tables.seed_summary(runs, dice)
+    assert summary.columns == [*tables.SUMMARY_KEYS, "mean", "std", "seeds"]
+    by_cell = {(row["method"], row["metric"]): row for row in summary.iter_rows(named=True)}
+    assert len(by_cell) == len(summary) == 5  # adaptor and frozen AUROC, three Dice metrics
+    adaptor = by_cell[("adaptor", "auroc")]
+    assert (adaptor["seeds"], adaptor["text_encoder"]) == (3, "t")
+    assert abs(adaptor["mean"] - 0.8) < 1e-12 and abs(adaptor["std"] - 0.1) < 1e-12
+    frozen = by_cell[("frozen", "auroc")]
+    assert (frozen["seeds"], frozen["mean"], frozen["std"], frozen["text_encoder"]) == (1, 0.6, None, None)
+    assert (
+        by_cell[("frozen", "dice_mgca")]["seeds"] == 2
+        and by_cell[("frozen", "dice_mgca")]["task"] == "segmentation"
+    )
+    assert abs(by_cell[("frozen", "dice_mgca")]["mean"] - 0.75) < 1e-12
+
+
+def test_seed_summary_of_no_runs_has_its_columns() -> None:
+    empty = tables.seed_summary(pl.DataFrame())
+    assert empty.columns == [*tables.SUMMARY_KEYS, "mean", "std", "seeds"] and empty.is_empty()

@@ -4,6 +4,7 @@ setting changes or an encoder or a seed is added."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from collections.abc import Callable
 from itertools import product
@@ -65,6 +66,31 @@ def test_the_dag_writes_every_cell(finished_run: Path) -> None:
     assert "## Segmentation" in report and "## Zero-shot" in report
     rejects = pl.read_parquet(finished_run / "results/manifests/mimic.rejects.parquet")
     assert set(rejects["kind"]) <= {"filtered"}
+
+
+@pytest.mark.slow
+def test_the_readmes_polars_snippet_reads_the_finished_tables(
+    finished_run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's Python block, run where a workflow finished; summary.parquet holds what its
+    by-hand group-by computes."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    (snippet,) = re.findall(r"```python\n(.*?)```", readme, flags=re.DOTALL)
+    monkeypatch.chdir(finished_run)
+    names: dict[str, object] = {}
+    exec(snippet, names)
+    summary, by_hand = names["summary"], names["by_hand"]
+    assert isinstance(summary, pl.DataFrame) and isinstance(by_hand, pl.DataFrame)
+    classification = summary.filter(pl.col("task") != "segmentation")
+    assert len(classification) == len(by_hand) > 0
+    joined = classification.join(
+        by_hand,
+        on=["dataset", "method", "image_encoder", "text_encoder", "fraction", "metric"],
+        nulls_equal=True,
+    )
+    assert len(joined) == len(by_hand)
+    assert (joined["mean"] - joined["mean_right"]).abs().max() < 1e-12
+    assert (joined["seeds"] == joined["seeds_right"]).all()
 
 
 @pytest.mark.slow
@@ -143,7 +169,7 @@ def test_adding_a_seed_schedules_only_its_cells(
     methods = len(config["evaluate"]["methods"])
     # seed 1's subsets for classification and segmentation, its cells, and the tables
     expected = {"subsets": 2, "evaluate_classification": methods, "evaluate_segmentation": methods}
-    assert jobs == expected | {"report": 1, "all": 1}
+    assert jobs == expected | {"report": 1, "figures": 1, "all": 1}
 
 
 @pytest.mark.slow
@@ -170,6 +196,26 @@ def test_adding_an_image_encoder_schedules_only_its_work(
         "evaluate_segmentation": methods,
         "evaluate_zeroshot": 2,
     }
-    assert jobs == expected | {"report": 1, "all": 1}
+    assert jobs == expected | {"report": 1, "figures": 1, "all": 1}
     evaluations = [line for line in result.stdout.splitlines() if "python -m adaptor evaluate " in line]
     assert evaluations and all("--image-encoder second " in line for line in evaluations)
+
+
+@pytest.mark.slow
+def test_snakemakes_html_report_holds_every_figure(
+    finished_run: Path, tmp_path: Path, snakemake: Snakemake
+) -> None:
+    """`snakemake --report` on the finished run embeds each label-efficiency figure the run drew."""
+    drawn = sorted(path.name for path in (finished_run / "results/figures").glob("*.svg"))
+    config = yaml.safe_load(TINY.read_text())
+    evaluate = config["evaluate"]
+    assert len(drawn) == len(evaluate["classification"]["datasets"]) + len(
+        evaluate["segmentation"]["datasets"]
+    )
+    html = tmp_path / "report.html"
+    result = snakemake(finished_run, TINY, "--report", str(html))
+    assert result.returncode == 0, result.stderr[-3000:]
+    text = html.read_text()
+    for name in drawn:
+        assert name in text, name
+    assert "System Message" not in text  # no reStructuredText warning shown to the reader

@@ -4,6 +4,7 @@ import re
 import sys
 from itertools import product
 
+from snakemake.io import report as in_html_report
 from snakemake.utils import validate
 
 # The package's config checks and release table need only the standard library and PyYAML:
@@ -11,6 +12,7 @@ from snakemake.utils import validate
 sys.path.insert(0, workflow.basedir)
 from adaptor.config import ADAPTOR_MODES, check
 from adaptor.data.releases import label_files
+from adaptor.results.figure_files import label_efficiency_name
 
 validate(config, "../../config/schema.yaml")
 check(config)
@@ -44,6 +46,7 @@ PATHS = {
     "zeroshot_run": "results/runs/{dataset}/zeroshot/{method}/{image_encoder}/{text_encoder}.parquet",
     "tables": "results/tables",
     "report": "results/report.md",
+    "figures": "results/figures",
     "benchmarks": "results/benchmarks",
 }
 # A trained Adaptor's files in its folder.
@@ -275,6 +278,29 @@ def all_zeroshot_runs():
         for dataset in ZEROSHOT_PROMPTS
         for method, image, text in method_encoders(adaptor_methods)
     ]
+
+
+def figure_outputs():
+    """Every figure the figures rule draws; the SVGs go into Snakemake's HTML report
+    (`snakemake --report`), each under its task with the dataset as subcategory."""
+    outputs = []
+    for task, datasets in (
+        ("classification", CLASSIFICATION["datasets"]),
+        ("segmentation", SEGMENTATION["datasets"]),
+    ):
+        for dataset in datasets:
+            stem = f"{PATHS['figures']}/{label_efficiency_name(dataset, task)}"
+            outputs += [
+                in_html_report(
+                    f"{stem}.svg",
+                    caption=f"../../report/label_efficiency_{task}.rst",
+                    category=task.capitalize(),
+                    subcategory=dataset,
+                    labels={"dataset": dataset},
+                ),
+                f"{stem}.png",
+            ]
+    return outputs
 
 
 def all_adaptors():

@@ -1,3 +1,25 @@
+rule figures:
+    input:
+        summary=f"{PATHS['tables']}/summary.parquet",
+    output:
+        figure_outputs(),
+    log:
+        "logs/figures/figures.log",
+    benchmark:
+        "results/benchmarks/figures/figures.tsv"
+    conda:
+        "../../envs/adaptor.yaml"
+    params:
+        classification=CLASSIFICATION["datasets"],
+        segmentation=SEGMENTATION["datasets"],
+        out_dir=lambda wildcards, output: os.path.dirname(output[0]),
+    shell:
+        "python -m adaptor figures --summary {input.summary:q}"
+        " --classification-datasets {params.classification:q}"
+        " --segmentation-datasets {params.segmentation:q}"
+        " --out-dir {params.out_dir:q} > {log:q} 2>&1"
+
+
 rule report:
     input:
         runs=all_runs("classification", CLASSIFICATION["datasets"]),
@@ -11,6 +33,7 @@ rule report:
         pretraining=f"{PATHS['tables']}/pretraining.parquet",
         retrieval=f"{PATHS['tables']}/retrieval.parquet",
         wall_time=f"{PATHS['tables']}/wall_time.parquet",
+        summary=f"{PATHS['tables']}/summary.parquet",
         report=PATHS["report"],
     log:
         "logs/report/report.log",
