@@ -162,9 +162,10 @@ def seed_summary(*runs: pl.DataFrame) -> pl.DataFrame:
         pl.concat(frames)
         .group_by(SUMMARY_KEYS)
         .agg(
-            pl.col("value").mean().alias("mean"), pl.col("value").std().alias("std"), pl.len().alias("seeds")
+            pl.col("value").mean().alias("mean"),
+            pl.col("value").std().alias("std"),
+            pl.len().cast(pl.Int64).alias("seeds"),  # the same type as the empty table's
         )
-        .cast({name: dtype for name, dtype in SUMMARY_COLUMNS.items()})
         .sort(SUMMARY_KEYS, nulls_last=True)
     )
 
