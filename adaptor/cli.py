@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from adaptor.results.figure_files import FIGURE_TABLES
+
 if TYPE_CHECKING:
     import polars as pl
 
@@ -308,7 +310,16 @@ def cmd_report(args: argparse.Namespace) -> None:
     pretrained = [
         (image, text, metrics) for (image, text), metrics in zip(encoders, args.pretrain_metrics, strict=True)
     ]
-    write_tables_and_report(runs, pretrained, args.benchmarks_dir, args.out_dir, args.report)
+    write_tables_and_report(
+        runs,
+        pretrained,
+        args.benchmarks_dir,
+        args.out_dir,
+        args.report,
+        args.html_dir,
+        args.pretrain_dataset,
+        args.demo,
+    )
 
 
 def _data_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -483,10 +494,11 @@ def _evaluate_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
 def cmd_figures(args: argparse.Namespace) -> None:
     import polars as pl
 
-    from adaptor.results.figures import label_efficiency
+    from adaptor.results.figures import draw_all
 
-    figures = label_efficiency(
-        pl.read_parquet(args.summary), args.classification_datasets, args.segmentation_datasets, args.out_dir
+    frames = {name: pl.read_parquet(getattr(args, name)) for name in FIGURE_TABLES}
+    figures = draw_all(
+        frames, args.classification_datasets, args.segmentation_datasets, args.zeroshot_datasets, args.out_dir
     )
     for figure in figures:
         log.info("%s: %s", figure.name, figure.series)
@@ -506,12 +518,21 @@ def _report_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     report.add_argument("--benchmarks-dir", required=True, help="folder of Snakemake benchmark: files")
     report.add_argument("--out-dir", required=True)
-    report.add_argument("--report", required=True)
+    report.add_argument("--report", required=True, help="the Markdown report")
+    report.add_argument("--html-dir", required=True, help="folder of the HTML report's table pages")
+    report.add_argument("--pretrain-dataset", required=True, help="the dataset the Adaptors trained on")
+    report.add_argument(
+        "--demo", action="store_true", help="the run read the demo's generated data (said beside the paper's)"
+    )
     report.set_defaults(run=cmd_report)
-    figures = sub.add_parser("figures", help="label-efficiency figures (SVG and PNG) from summary.parquet")
-    figures.add_argument("--summary", required=True, help="results/tables/summary.parquet")
+    figures = sub.add_parser("figures", help="every figure of the report (SVG and PNG) from the tables")
+    for name in FIGURE_TABLES:
+        figures.add_argument(
+            f"--{name.replace('_', '-')}", required=True, help=f"results/tables/{name}.parquet"
+        )
     figures.add_argument("--classification-datasets", nargs="*", default=[])
     figures.add_argument("--segmentation-datasets", nargs="*", default=[])
+    figures.add_argument("--zeroshot-datasets", nargs="*", default=[])
     figures.add_argument("--out-dir", required=True)
     figures.set_defaults(run=cmd_figures)
 

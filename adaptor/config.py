@@ -27,6 +27,34 @@ SCHEMA = Path(__file__).resolve().parents[1] / "config" / "schema.yaml"
 MGCA_SPLIT_READERS = ("rsna", "covidx", "siim")
 # Evaluation methods that read the Adaptor's image path, and the pre-training mode each one needs.
 ADAPTOR_MODES = {"adaptor": "pooled", "adaptor_tokens": "tokens"}
+# An image encoder's randomly initialised twin (the same architecture and preprocessing, seeded random
+# weights) is named ``<name>@random`` and cached as an encoder of its own: the ``random`` method's
+# floor, and an image setting an Adaptor can be pre-trained on (an encoder sweep's control row).
+RANDOM_TWIN = "@random"
+
+
+def random_twin(name: str) -> str:
+    """The name of ``name``'s randomly initialised twin."""
+    return f"{name}{RANDOM_TWIN}"
+
+
+def twin_base(name: str) -> str | None:
+    """The encoder a random twin is made from, or None for an encoder that is no twin."""
+    return name.removesuffix(RANDOM_TWIN) if name.endswith(RANDOM_TWIN) else None
+
+
+def image_encoders(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The configured image encoders with the random twins the config uses: every pre-training image
+    encoder's when ``random`` is evaluated, and each twin ``pretrain.image_encoders`` names."""
+    configured = config["encoders"]["image"]
+    encoders = dict(configured)
+    names = config["pretrain"]["image_encoders"]
+    wanted = [random_twin(name) for name in names if "random" in config["evaluate"]["methods"]]
+    for twin in [*wanted, *names]:
+        base = twin_base(twin)
+        if base in configured:
+            encoders[twin] = configured[base] | {"weights": "random"}
+    return encoders
 
 
 def merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
@@ -86,10 +114,14 @@ def problems(config: dict[str, Any]) -> list[str]:
             found.append(f"datasets.{name}: {error}")
     if pretrain["dataset"] not in datasets:
         found.append(f"pretrain.dataset: {pretrain['dataset']!r} is not in datasets")
+    known = {"image": image_encoders(config), "text": encoders["text"]}
     for modality in ("image", "text"):
         for name in pretrain[f"{modality}_encoders"]:
-            if name not in encoders[modality]:
-                found.append(f"pretrain.{modality}_encoders: {name!r} is not in encoders.{modality}")
+            if name not in known[modality]:
+                found.append(
+                    f"pretrain.{modality}_encoders: {name!r} is not in encoders.{modality}"
+                    + (f" (nor {RANDOM_TWIN} of one)" if modality == "image" else "")
+                )
     evaluated = {*classification["datasets"], *segmentation["datasets"], *prompts}
     for name in sorted(evaluated - set(datasets)):
         found.append(f"evaluate: dataset {name!r} is not in datasets")

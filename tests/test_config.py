@@ -40,6 +40,10 @@ CASES = {
         _set("pretrain.image_encoders", ["vit"]),
         "pretrain.image_encoders: 'vit' is not in encoders.image",
     ),
+    "the random twin of an unknown image encoder": (
+        _set("pretrain.image_encoders", ["efficientnet_lite0", "vit@random"]),
+        "pretrain.image_encoders: 'vit@random' is not in encoders.image (nor @random of one)",
+    ),
     "an unknown text encoder": (
         _set("pretrain.text_encoders", ["bert"]),
         "pretrain.text_encoders: 'bert' is not in encoders.text",
@@ -120,3 +124,24 @@ def test_loading_runs_the_same_checks(tmp_path: Path) -> None:
 
 def test_the_readers_with_mgca_splits_are_the_ones_the_splits_module_reproduces() -> None:
     assert set(workflow_config.MGCA_SPLIT_READERS) == set(CONVENTIONS)
+
+
+def test_an_adaptor_can_be_pretrained_on_an_image_encoders_random_twin() -> None:
+    """The sweep's control row: ``<name>@random`` is the configured encoder with random weights."""
+    config = copy.deepcopy(VALID)
+    config["pretrain"]["image_encoders"] = ["efficientnet_lite0", "efficientnet_lite0@random"]
+    assert workflow_config.problems(config) == []
+    encoders = workflow_config.image_encoders(config)
+    twin = encoders["efficientnet_lite0@random"]
+    assert twin == config["encoders"]["image"]["efficientnet_lite0"] | {"weights": "random"}
+    assert "efficientnet_lite0@random@random" not in encoders  # a twin has no twin of its own
+    assert workflow_config.twin_base("efficientnet_lite0@random") == "efficientnet_lite0"
+    assert workflow_config.twin_base("efficientnet_lite0") is None
+
+
+def test_the_random_method_adds_each_pretraining_encoders_twin() -> None:
+    config = copy.deepcopy(VALID)
+    config["evaluate"]["methods"] = ["adaptor", "random"]
+    assert set(workflow_config.image_encoders(config)) == {"efficientnet_lite0", "efficientnet_lite0@random"}
+    config["evaluate"]["methods"] = ["adaptor"]
+    assert set(workflow_config.image_encoders(config)) == {"efficientnet_lite0"}

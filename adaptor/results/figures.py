@@ -1,34 +1,25 @@
 """Figures of the results, as the field reads them: a metric against the label fraction, one line
-per method, the seeds' spread as a band. Written as SVG and PNG from ``summary.parquet``."""
+per method, the seeds' spread as a band; zero-shot AUROC per class with its interval. Written as SVG
+and PNG from the result tables; :func:`draw_all` draws every figure the workflow lists."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib as mpl
 import polars as pl
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from adaptor.evaluate.metrics import primary_metric
-from adaptor.results.figure_files import FORMATS, label_efficiency_name
+from adaptor.results import grid, training_figures
+from adaptor.results.figure_files import label_efficiency_name, zeroshot_name
+from adaptor.results.plotting import FigureFiles, legend, method_rank, reproducible, save
 
-METHOD_ORDER = ("adaptor", "adaptor_tokens", "frozen", "random")
 SEGMENTATION_PANELS = {
     "dice_mgca": "Dice (MGCA: an empty mask predicted empty scores 1)",
     "dice_positive": "Dice on images with a mask",
 }
 EMPTY_PREDICTOR = "dice_empty_predictor"
-
-
-@dataclass(frozen=True)
-class FigureFiles:
-    """One figure: its name, the series each panel draws, and the files written."""
-
-    name: str
-    series: dict[str, list[str]]
-    files: list[Path]
 
 
 def _series_label(row: dict[str, object], several_encoders: bool) -> str:
@@ -41,18 +32,7 @@ def _series_label(row: dict[str, object], several_encoders: bool) -> str:
 def _draw(axes: Axes, cells: pl.DataFrame) -> list[str]:
     """One line per (method, encoders) over the fractions, mean over seeds with a ±1 std band."""
     keys = ["method", "image_encoder", "text_encoder"]
-    models = (
-        cells.select(keys)
-        .unique()
-        .sort(
-            pl.col("method").replace_strict(
-                METHOD_ORDER, list(range(len(METHOD_ORDER))), default=len(METHOD_ORDER)
-            ),
-            "image_encoder",
-            "text_encoder",
-            nulls_last=True,
-        )
-    )
+    models = cells.select(keys).unique().sort(method_rank(), "image_encoder", "text_encoder", nulls_last=True)
     several = models["method"].is_duplicated().any()  # a method on more than one encoder pair
     labels = []
     for model in models.iter_rows(named=True):
@@ -75,38 +55,27 @@ def _draw(axes: Axes, cells: pl.DataFrame) -> list[str]:
     return labels
 
 
-def _save(figure: Figure, out_dir: Path, name: str) -> list[Path]:
-    files = []
-    for extension in FORMATS:
-        path = out_dir / f"{name}.{extension}"
-        # No creation date in the files, so the same results give the same bytes.
-        metadata = {"Date": None} if extension == "svg" else {"Software": None}
-        figure.savefig(path, metadata=metadata, bbox_inches="tight", dpi=150)
-        files.append(path)
-    return files
-
-
 def _classification(summary: pl.DataFrame, dataset: str, out_dir: Path) -> FigureFiles:
     cells = summary.filter(pl.col("dataset") == dataset, pl.col("task") != "segmentation")
     if cells.is_empty():
         raise ValueError(f"summary has no classification cells of {dataset!r}")
     metric = primary_metric(str(cells["task"][0]))
-    figure = Figure(figsize=(5.5, 4))
+    figure = Figure(figsize=(7, 4.5))
     axes = figure.add_subplot()
     series = _draw(axes, cells.filter(pl.col("metric") == metric))
     shown = metric.upper() if metric == "auroc" else metric
     axes.set_ylabel(shown)
     axes.set_title(f"{dataset}: {shown} against labelled data (mean ± std over seeds)", fontsize=10)
-    axes.legend(fontsize=8)
+    legend(axes)
     name = label_efficiency_name(dataset, "classification")
-    return FigureFiles(name, {metric: series}, _save(figure, out_dir, name))
+    return FigureFiles(name, {metric: series}, save(figure, out_dir, name))
 
 
 def _segmentation(summary: pl.DataFrame, dataset: str, out_dir: Path) -> FigureFiles:
     cells = summary.filter(pl.col("dataset") == dataset, pl.col("task") == "segmentation")
     if cells.is_empty():
         raise ValueError(f"summary has no segmentation cells of {dataset!r}")
-    figure = Figure(figsize=(10, 4))
+    figure = Figure(figsize=(11, 4), layout="constrained")
     series = {}
     for index, (metric, title) in enumerate(SEGMENTATION_PANELS.items()):
         axes = figure.add_subplot(1, len(SEGMENTATION_PANELS), index + 1)
@@ -118,9 +87,10 @@ def _segmentation(summary: pl.DataFrame, dataset: str, out_dir: Path) -> FigureF
                 axes.axhline(sum(empty) / len(empty), color="grey", linestyle="--", label="empty predictor")
         axes.set_ylabel("Dice")
         axes.set_title(f"{dataset}: {title}", fontsize=10)
-        axes.legend(fontsize=8)
+    # Both panels draw the same lines: one legend, beside them (the first panel's has the empty predictor).
+    figure.legend(*figure.axes[0].get_legend_handles_labels(), loc="outside right upper", fontsize=8)
     name = label_efficiency_name(dataset, "segmentation")
-    return FigureFiles(name, series, _save(figure, out_dir, name))
+    return FigureFiles(name, series, save(figure, out_dir, name))
 
 
 def label_efficiency(
@@ -130,7 +100,73 @@ def label_efficiency(
     segmentation dataset (MGCA's and positive-only Dice, the empty predictor dashed)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    with mpl.rc_context({"svg.hashsalt": "adaptor"}):
+    with reproducible():
         return [_classification(summary, d, out_dir) for d in classification] + [
             _segmentation(summary, d, out_dir) for d in segmentation
         ]
+
+
+def _adaptor_label(row: dict[str, object]) -> str:
+    mode = " tokens" if row["method"] == "adaptor_tokens" else ""
+    return f"{row['image_encoder']}/{row['text_encoder']}{mode}"
+
+
+def zeroshot_per_class(zeroshot: pl.DataFrame, dataset: str, out_dir: str | Path) -> FigureFiles:
+    """Zero-shot AUROC of each class and their mean, one marker per Adaptor with its 95 % bootstrap
+    interval as an error bar; chance (0.5) dashed."""
+    cells = zeroshot.filter(pl.col("dataset") == dataset, pl.col("metric").str.starts_with("auroc"))
+    if cells.is_empty():
+        raise ValueError(f"zero-shot table has no AUROC of {dataset!r}")
+    classes = sorted(m.removeprefix("auroc/") for m in cells["metric"].unique() if m != "auroc")
+    ticks = [*classes, "mean"] if "auroc" in cells["metric"] else classes
+    models = (
+        cells.select("method", "image_encoder", "text_encoder")
+        .unique()
+        .sort(method_rank(), "image_encoder", "text_encoder")
+    )
+    figure = Figure(figsize=(max(5.0, 1.1 * len(ticks) + 2), 4))
+    axes = figure.add_subplot()
+    width = 0.8 / len(models)
+    labels = []
+    for index, model in enumerate(models.iter_rows(named=True)):
+        rows = {
+            (r["metric"].removeprefix("auroc/") if r["metric"] != "auroc" else "mean"): r
+            for r in cells.filter(**model).iter_rows(named=True)
+        }
+        shown = [t for t in ticks if t in rows]
+        x = [ticks.index(t) - 0.4 + width * (index + 0.5) for t in shown]
+        value = [rows[t]["value"] for t in shown]
+        below = [rows[t]["value"] - rows[t]["ci_low"] for t in shown]
+        above = [rows[t]["ci_high"] - rows[t]["value"] for t in shown]
+        label = _adaptor_label(model)
+        axes.errorbar(x, value, yerr=[below, above], fmt="o", capsize=3, label=label)
+        labels.append(label)
+    axes.axhline(0.5, color="grey", linestyle="--", label="chance")
+    axes.set_xticks(range(len(ticks)), ticks, rotation=20, ha="right")
+    axes.set_ylim(0, 1)
+    axes.set_ylabel("AUROC (95 % bootstrap interval)")
+    axes.set_title(f"{dataset}: zero-shot AUROC per class, from one prompt pair each", fontsize=10)
+    legend(axes)
+    axes.grid(axis="y", alpha=0.3)
+    name = zeroshot_name(dataset)
+    return FigureFiles(name, {"auroc": labels}, save(figure, Path(out_dir), name))
+
+
+def draw_all(
+    tables: dict[str, pl.DataFrame],
+    classification: list[str],
+    segmentation: list[str],
+    zeroshot: list[str],
+    out_dir: str | Path,
+) -> list[FigureFiles]:
+    """Every figure of a run from its tables (``summary``, ``zeroshot``, ``pretraining``,
+    ``pretraining_curves``, ``retrieval``), the files :func:`figure_entries` names."""
+    out_dir = Path(out_dir)
+    drawn = label_efficiency(tables["summary"], classification, segmentation, out_dir)
+    with reproducible():
+        drawn += grid.encoder_grids(tables["summary"], classification, segmentation, out_dir)
+        drawn += [zeroshot_per_class(tables["zeroshot"], d, out_dir) for d in zeroshot]
+        drawn += training_figures.pretraining(
+            tables["pretraining"], tables["pretraining_curves"], tables["retrieval"], out_dir
+        )
+    return drawn

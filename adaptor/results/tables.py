@@ -138,6 +138,20 @@ def pretraining(
     return pl.DataFrame(rows)
 
 
+def pretraining_curves(pretrained: Sequence[tuple[str, str, str | Path]]) -> pl.DataFrame:
+    """Train and validation loss per epoch of each Adaptor (image encoder, text encoder,
+    metrics.json), one row per (Adaptor, epoch)."""
+    rows = []
+    for image_encoder, text_encoder, file in pretrained:
+        metrics = json.loads(Path(file).read_text())
+        keys = {"image_encoder": image_encoder, "text_encoder": text_encoder, "mode": metrics["mode"]}
+        rows += [
+            keys | {k: epoch[k] for k in ("epoch", "train_loss", "val_loss")} for epoch in metrics["history"]
+        ]
+    schema = {"image_encoder": pl.String, "text_encoder": pl.String, "mode": pl.String, "epoch": pl.Int64}
+    return pl.DataFrame(rows, schema=schema | {"train_loss": pl.Float64, "val_loss": pl.Float64})
+
+
 # What a seed summary groups by: everything that names a cell but its seed.
 SUMMARY_KEYS = (
     "dataset",

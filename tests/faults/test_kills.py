@@ -191,7 +191,8 @@ def _report(finished_run: Path) -> Callable[[Path], list[str]]:
                 json.dumps([Path(f).parts[2:4] for f in found("results/adaptors/*/*/*/metrics.json")]),
             ),
             *("--benchmarks-dir", "results/benchmarks", "--out-dir", str(out)),
-            *("--report", str(out / "report.md")),
+            *("--report", str(out / "report.md"), "--html-dir", str(out / "html")),
+            *("--pretrain-dataset", "mimic", "--demo"),
         ]
 
     return command
@@ -205,6 +206,9 @@ def report(finished_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Stag
             table = f"{name}.parquet"
             assert pl.read_parquet(out / table).equals(pl.read_parquet(tables / table)), name
         assert (out / "report.md").read_text() == (finished_run / "results" / "report.md").read_text()
+        dag_pages = sorted((finished_run / "results" / "report_tables").iterdir())
+        assert [page.name for page in dag_pages] == sorted(page.name for page in (out / "html").iterdir())
+        assert all((out / "html" / page.name).read_text() == page.read_text() for page in dag_pages)
 
     stage = Stage(finished_run, _report(finished_run), same)
     return stage.time_uninterrupted(tmp_path_factory.mktemp("report"))

@@ -1,5 +1,6 @@
-"""Label-efficiency figures from a known summary: valid SVG and PNG files, named as the workflow
-expects, one series per method (per encoder pair when there are several)."""
+"""Label-efficiency and zero-shot figures from known tables: valid SVG and PNG files, named as the
+workflow expects, one series per method (per encoder pair when there are several) or per Adaptor;
+and every figure the workflow lists drawn by draw_all."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from adaptor.results.figure_files import FORMATS, label_efficiency_names
-from adaptor.results.figures import label_efficiency
+from adaptor.results.figure_files import FORMATS, figure_entries, label_efficiency_names
+from adaptor.results.figures import draw_all, label_efficiency, zeroshot_per_class
 from adaptor.results.tables import SUMMARY_KEYS
 
 FRACTIONS = (0.01, 0.1, 1.0)
@@ -86,3 +87,52 @@ def test_the_svg_draws_one_line_per_series(summary: pl.DataFrame, tmp_path: Path
 def test_a_dataset_without_cells_is_an_error(summary: pl.DataFrame, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="no classification cells of 'chexpert'"):
         label_efficiency(summary, ["chexpert"], [], tmp_path)
+
+
+def _zeroshot() -> pl.DataFrame:
+    rows = []
+    for image, text in (("e", "t"), ("e@random", "t")):
+        for metric, value in (("auroc/Pneumonia", 0.7), ("auroc/Edema", 0.6), ("auroc", 0.65)):
+            rows.append(
+                {
+                    "dataset": "chexpert",
+                    "method": "adaptor",
+                    "image_encoder": image,
+                    "text_encoder": text,
+                    "metric": metric,
+                    "value": value,
+                    "ci_low": value - 0.1,
+                    "ci_high": value + 0.05,
+                }
+            )
+    return pl.DataFrame(rows)
+
+
+def test_zeroshot_draws_each_class_with_its_interval_per_adaptor(tmp_path: Path) -> None:
+    figure = zeroshot_per_class(_zeroshot(), "chexpert", tmp_path)
+    assert figure.name == "zeroshot_chexpert" and figure.series == {"auroc": ["e/t", "e@random/t"]}
+    svg = (tmp_path / "zeroshot_chexpert.svg").read_text()
+    for label in ("e/t", "e@random/t", "chance", "Edema", "Pneumonia", "mean"):
+        assert f"<!-- {label} -->" in svg, label
+    with pytest.raises(ValueError, match="no AUROC of 'rsna'"):
+        zeroshot_per_class(_zeroshot(), "rsna", tmp_path)
+
+
+def test_draw_all_writes_every_figure_the_workflow_lists(summary: pl.DataFrame, tmp_path: Path) -> None:
+    keys = ("image_encoder", "text_encoder", "mode")
+    adaptor = dict(zip(keys, ("e", "t", "pooled"), strict=True))
+    tables = {
+        "summary": summary,
+        "zeroshot": _zeroshot().with_columns(dataset=pl.lit("rsna")),
+        "pretraining": pl.DataFrame(
+            [adaptor | {"best_epoch": 0, "best_val_loss": 3.0, "chance_val_loss": 3.4}]
+        ),
+        "pretraining_curves": pl.DataFrame([adaptor | {"epoch": 0, "train_loss": 3.2, "val_loss": 3.0}]),
+        "retrieval": pl.DataFrame(
+            [adaptor | {"direction": "image_to_text", "k": 1, "recall": 0.2, "chance": 0.1}]
+        ),
+    }
+    drawn = draw_all(tables, ["rsna", "covidx"], ["siim"], ["rsna"], tmp_path)
+    listed = [entry.name for entry in figure_entries(["rsna", "covidx"], ["siim"], ["rsna"])]
+    assert sorted(figure.name for figure in drawn) == sorted(listed) and len(listed) == 3 * 2 + 1 + 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{n}.{e}" for n in listed for e in FORMATS)

@@ -3,8 +3,8 @@ from pathlib import Path
 
 import polars as pl
 
-from adaptor.results import tables
-from adaptor.results.report import write_report
+from adaptor.results import report, tables
+from adaptor.results.figure_files import REPORT_TABLES
 
 
 def _run(path: Path, method: str, seed: int, value: float) -> Path:
@@ -108,8 +108,12 @@ def test_tables_and_report(tmp_path: Path) -> None:
         "wall_seconds",
     )
     recalls = {"image_to_text/R@1": 0.25, "image_to_text/R@5": 0.5, "text_to_image/R@1": 0.2}
+    history = [{"epoch": e, "train_loss": 5.0 - e, "val_loss": 4.5 - e / 2} for e in range(3)]
     metrics.write_text(
-        json.dumps({"mode": "pooled", "retrieval": recalls, **dict.fromkeys(keys, 1)} | {"n_val": 10})
+        json.dumps(
+            {"mode": "pooled", "retrieval": recalls, "history": history, **dict.fromkeys(keys, 1)}
+            | {"n_val": 10}
+        )
     )
     pretraining = tables.pretraining([("e", "t", metrics)], {"pretrain": 12.5})
     assert pretraining["image_encoder"][0] == "e" and pretraining["stage_seconds/pretrain"][0] == 12.5
@@ -119,7 +123,23 @@ def test_tables_and_report(tmp_path: Path) -> None:
         ("image_to_text", 5, 0.5, 0.5),
         ("text_to_image", 1, 0.2, 0.1),
     ]
-    write_report(classification, segmentation, zeroshot, pretraining, retrieval, wall, tmp_path / "report.md")
+    curves = tables.pretraining_curves([("e", "t", metrics)])
+    assert curves.select("mode", "epoch", "train_loss", "val_loss").rows() == [
+        ("pooled", 0, 5.0, 4.5),
+        ("pooled", 1, 4.0, 4.0),
+        ("pooled", 2, 3.0, 3.5),
+    ]
+    frames = {
+        "classification": classification,
+        "segmentation": segmentation,
+        "zeroshot": zeroshot,
+        "pretraining": pretraining,
+        "retrieval": retrieval,
+        "wall_time": wall,
+        "summary": tables.seed_summary(classification, segmentation),
+    }
+    report.write_report(report.sections(frames, True, "mimic"), tmp_path / "report.md", tmp_path / "html")
+    assert sorted(p.stem for p in (tmp_path / "html").iterdir()) == sorted(REPORT_TABLES)
     text = (tmp_path / "report.md").read_text()
     assert "| e | t | pooled | image_to_text | 10 | 0.250 | 0.500 |" in text
     assert "0.85 ± 0.071" in text and "| rsna | strict | auroc | frozen | e |  | 0.6 |" in text

@@ -16,6 +16,7 @@ import yaml
 import zarr
 
 from adaptor.cache.store import open_cache
+from adaptor.results.figure_files import figure_entries, table_entries
 
 Snakemake = Callable[..., subprocess.CompletedProcess[str]]
 Scheduled = Callable[[subprocess.CompletedProcess[str]], dict[str, int]]
@@ -202,20 +203,28 @@ def test_adding_an_image_encoder_schedules_only_its_work(
 
 
 @pytest.mark.slow
-def test_snakemakes_html_report_holds_every_figure(
+def test_snakemakes_html_report_holds_every_figure_and_table(
     finished_run: Path, tmp_path: Path, snakemake: Snakemake
 ) -> None:
-    """`snakemake --report` on the finished run embeds each label-efficiency figure the run drew."""
-    drawn = sorted(path.name for path in (finished_run / "results/figures").glob("*.svg"))
-    config = yaml.safe_load(TINY.read_text())
-    evaluate = config["evaluate"]
-    assert len(drawn) == len(evaluate["classification"]["datasets"]) + len(
-        evaluate["segmentation"]["datasets"]
+    """`snakemake --report` on the finished run embeds every figure the run drew and every table page
+    the report rule wrote, each under its category; the demo's caveat is on the first page."""
+    evaluate = yaml.safe_load(TINY.read_text())["evaluate"]
+    listed = figure_entries(
+        evaluate["classification"]["datasets"],
+        evaluate["segmentation"]["datasets"],
+        list(evaluate["zeroshot"]["prompts"]),
     )
+    drawn = sorted(path.name for path in (finished_run / "results/figures").glob("*.svg"))
+    assert drawn == sorted(f"{entry.name}.svg" for entry in listed) and len(drawn) == 7
+    pages = sorted(path.name for path in (finished_run / "results/report_tables").glob("*.html"))
+    assert pages == sorted(f"{entry.name}.html" for entry in table_entries())
     html = tmp_path / "report.html"
     result = snakemake(finished_run, TINY, "--report", str(html))
     assert result.returncode == 0, result.stderr[-3000:]
     text = html.read_text()
-    for name in drawn:
+    for name in [*drawn, *pages]:
         assert name in text, name
+    for category in {entry.category for entry in [*listed, *table_entries()]}:
+        assert category in text, category
+    assert "This run read the offline demo" in text
     assert "System Message" not in text  # no reStructuredText warning shown to the reader

@@ -14,6 +14,7 @@ from pathlib import Path
 import yaml
 
 from adaptor.data.releases import label_files
+from adaptor.results.figure_files import FORMATS, figure_entries, table_entries
 
 REPO = Path(__file__).resolve().parents[2]
 Snakemake = Callable[..., subprocess.CompletedProcess[str]]
@@ -140,6 +141,42 @@ def test_the_demo_fans_out_one_job_per_seed(
     assert len(adaptor_jobs) == 3 and all(line.count(".parquet") == 3 for line in adaptor_jobs)  # 3 fractions
     # embed.parts 1: each cache is one job (5 image caches, 4 random floors, 1 text cache)
     assert jobs["embed"] == 10 and not {"embed_init", "embed_part", "embed_finalize"} & set(jobs)
+    # The figures job's outputs are every figure of the report, SVG and PNG; the report job's
+    # include every table page.
+    demo = yaml.safe_load((REPO / "config/demo.yaml").read_text())["evaluate"]
+    listed = figure_entries(
+        demo["classification"]["datasets"],
+        demo["segmentation"]["datasets"],
+        list(demo["zeroshot"]["prompts"]),
+    )
+    outputs = {line.split("output: ", 1)[1] for line in result.stdout.splitlines() if "output: " in line}
+    (figures,) = [line for line in outputs if "results/figures/" in line]
+    assert sorted(figures.split(", ")) == sorted(
+        f"results/figures/{entry.name}.{extension}" for entry in listed for extension in FORMATS
+    )
+    (tables,) = [line for line in outputs if "results/report_tables/" in line]
+    assert {f"results/report_tables/{entry.name}.html" for entry in table_entries()} <= set(
+        tables.split(", ")
+    )
+
+
+def test_the_demo_sweep_adds_a_2x2_encoder_grid_without_a_second_floor(
+    tmp_path: Path, snakemake: Snakemake, scheduled: Scheduled
+) -> None:
+    demo, sweep = REPO / "config/demo.yaml", REPO / "config/demo_sweep.yaml"
+    result = snakemake(tmp_path, demo, "-n", "--printshellcmds", "--configfile", str(demo), str(sweep))
+    jobs = scheduled(result)
+    assert jobs["pretrain"] == 4 and jobs["adaptor_features"] == 4 * 4  # 2 x 2 Adaptors, 4 evaluated sets
+    # The Adaptors' 4 cells per (dataset, seed), then the encoder alone and the random floor once each:
+    # frozen on the random twin would be the random floor again.
+    assert jobs["evaluate_classification"] == (4 + 1 + 1) * 3 * 3
+    assert jobs["evaluate_segmentation"] == (4 + 1 + 1) * 2 * 3 and jobs["evaluate_zeroshot"] == 4 * 3
+    # 5 images x (the encoder, its twin) and MIMIC's reports x 2 text settings
+    assert jobs["embed"] == 5 * 2 + 2
+    commands = [line for line in result.stdout.splitlines() if "python -m adaptor evaluate " in line]
+    alone = [line for line in commands if "--method frozen " in line or "--method random " in line]
+    assert alone and not any("--image-encoder efficientnet_lite0@random" in line for line in alone)
+    assert "@random@random" not in result.stdout
 
 
 def test_bad_config_names_the_key(tmp_path: Path, snakemake: Snakemake) -> None:

@@ -10,15 +10,15 @@ from snakemake.utils import validate
 # The package's config checks and release table need only the standard library and PyYAML:
 # importable from the checkout even where the package is not installed.
 sys.path.insert(0, workflow.basedir)
-from adaptor.config import ADAPTOR_MODES, check
+from adaptor.config import ADAPTOR_MODES, check, image_encoders, random_twin, twin_base
 from adaptor.data.releases import label_files
-from adaptor.results.figure_files import label_efficiency_name
+from adaptor.results.figure_files import FIGURE_TABLES, figure_entries, table_entries
 
 validate(config, "../../config/schema.yaml")
 check(config)
 
 DATASETS = config["datasets"]
-IMAGE_ENCODERS = dict(config["encoders"]["image"])
+IMAGE_ENCODERS = image_encoders(config)
 TEXT_ENCODERS = config["encoders"]["text"]
 ENCODERS = {"image": IMAGE_ENCODERS, "text": TEXT_ENCODERS}
 THREADS = config["threads"]
@@ -47,6 +47,7 @@ PATHS = {
     "tables": "results/tables",
     "report": "results/report.md",
     "figures": "results/figures",
+    "report_tables": "results/report_tables",
     "benchmarks": "results/benchmarks",
 }
 # A trained Adaptor's files in its folder.
@@ -55,19 +56,6 @@ ADAPTOR_FILES = {
     "adaptor_config": "config.json",
     "metrics": "metrics.json",
 }
-
-
-def random_encoder(name):
-    """The floor: the same architecture and preprocessing, randomly initialised, as its own cache."""
-    return f"{name}@random"
-
-
-if "random" in EVALUATE["methods"]:
-    for name in PRETRAIN["image_encoders"]:
-        if name in IMAGE_ENCODERS:
-            IMAGE_ENCODERS[random_encoder(name)] = IMAGE_ENCODERS[name] | {
-                "weights": "random"
-            }
 
 
 # Demo datasets are rendered into their configured root by the demo_data rule.
@@ -184,7 +172,7 @@ def get_features(wildcards):
     """
     encoder = wildcards.image_encoder
     if wildcards.method == "random":
-        encoder = random_encoder(encoder)
+        encoder = random_twin(encoder)
     image_cache = get_cache(wildcards.dataset, "image", encoder, "features")
     if wildcards.method in ADAPTOR_MODES:
         image_cache["features"] = PATHS["adaptor_features"].format(
@@ -209,15 +197,16 @@ def get_adaptor(wildcards):
 
 
 def method_encoders(methods=EVALUATE["methods"]):
-    """(method, image_encoder, text_encoder) for every evaluated model."""
+    """(method, image_encoder, text_encoder) for every evaluated model. An encoder alone is
+    evaluated on the configured encoders only: `frozen` on a random twin is `random` on its base.
+    """
     pairs = list(product(PRETRAIN["image_encoders"], PRETRAIN["text_encoders"]))
+    alone = [image for image in PRETRAIN["image_encoders"] if twin_base(image) is None]
     return [
         (method, image, text if method in ADAPTOR_MODES else "none")
         for method in methods
         for image, text in (
-            pairs
-            if method in ADAPTOR_MODES
-            else [(image, "none") for image in PRETRAIN["image_encoders"]]
+            pairs if method in ADAPTOR_MODES else [(image, "none") for image in alone]
         )
     ]
 
@@ -280,27 +269,46 @@ def all_zeroshot_runs():
     ]
 
 
+def in_report(path, entry):
+    """A file shown in Snakemake's HTML report (`snakemake --report`), with its caption."""
+    return in_html_report(
+        path,
+        caption=f"../../report/{entry.caption}",
+        category=entry.category,
+        subcategory=entry.subcategory,
+        labels={"name": entry.title},
+    )
+
+
 def figure_outputs():
-    """Every figure the figures rule draws; the SVGs go into Snakemake's HTML report
-    (`snakemake --report`), each under its task with the dataset as subcategory."""
-    outputs = []
-    for task, datasets in (
-        ("classification", CLASSIFICATION["datasets"]),
-        ("segmentation", SEGMENTATION["datasets"]),
-    ):
-        for dataset in datasets:
-            stem = f"{PATHS['figures']}/{label_efficiency_name(dataset, task)}"
-            outputs += [
-                in_html_report(
-                    f"{stem}.svg",
-                    caption=f"../../report/label_efficiency_{task}.rst",
-                    category=task.capitalize(),
-                    subcategory=dataset,
-                    labels={"dataset": dataset},
-                ),
-                f"{stem}.png",
-            ]
-    return outputs
+    """Every figure the figures rule draws, SVG and PNG; the SVGs go into the HTML report."""
+    entries = figure_entries(
+        CLASSIFICATION["datasets"], SEGMENTATION["datasets"], list(ZEROSHOT_PROMPTS)
+    )
+    return [
+        output
+        for entry in entries
+        for output in (
+            in_report(f"{PATHS['figures']}/{entry.name}.svg", entry),
+            f"{PATHS['figures']}/{entry.name}.png",
+        )
+    ]
+
+
+def report_table_outputs():
+    """The report rule's tables as HTML pages for the HTML report, named <table>_html."""
+    return {
+        f"{entry.name}_html": in_report(
+            f"{PATHS['report_tables']}/{entry.name}.html", entry
+        )
+        for entry in table_entries()
+    }
+
+
+def is_demo_run():
+    """Whether any dataset of the run is the demo's generated data (the report says so beside the
+    paper's numbers)."""
+    return any(entry.get("demo") for entry in DATASETS.values())
 
 
 def all_adaptors():
