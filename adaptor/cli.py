@@ -7,6 +7,7 @@ when a setting it uses changes.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
@@ -158,6 +159,7 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
 
     from adaptor.train.distributed import launch
 
+    # One process per GPU the job holds (claimed in main), one on the CPU without.
     launch(pretrain_job, (args,), world=max(1, torch.cuda.device_count()))
 
 
@@ -350,6 +352,14 @@ def _data_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     prep.set_defaults(run=cmd_prepare)
 
 
+def _gpus_argument(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--gpus",
+        type=int,
+        help="claim this many of the visible GPUs for the job alone (0: run on the CPU); default: use all",
+    )
+
+
 def _embed_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Commands that embed into caches, in one process or in parts, and check caches."""
 
@@ -367,6 +377,7 @@ def _embed_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     embed.add_argument("--out", required=True)
     embed.add_argument("--rejects", required=True, help="Parquet of samples rejected at embedding")
     embed.add_argument("--restart", action="store_true", help="start over instead of resuming")
+    _gpus_argument(embed)
     embed.set_defaults(run=cmd_embed)
 
     init = sub.add_parser("embed-init", help="create the empty cache that embed-part jobs fill")
@@ -380,6 +391,7 @@ def _embed_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     part.add_argument("--part", type=int, required=True, help="0-based")
     part.add_argument("--parts", type=int, required=True)
     part.add_argument("--report", required=True, help="JSON written when the part is done")
+    _gpus_argument(part)
     part.set_defaults(run=cmd_embed_part)
 
     final = sub.add_parser("embed-finalize", help="check every shard is written; write the rejects table")
@@ -411,6 +423,7 @@ def _train_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     train.add_argument("--settings", required=True, help="JSON: the pretrain recipe")
     train.add_argument("--out-dir", required=True)
     train.add_argument("--threads", type=int, default=1)
+    _gpus_argument(train)
     train.set_defaults(run=cmd_pretrain)
 
     features = sub.add_parser("features", help="cache the frozen Adaptor image path over a dataset")
@@ -549,9 +562,11 @@ def main(argv: list[str] | None = None) -> None:
     _configure_logging()
     args = parser().parse_args(argv)
     from adaptor.errors import REPORTED, storage_problem
+    from adaptor.gpus import claimed_gpus
 
     try:
-        args.run(args)
+        with claimed_gpus(args.gpus) if getattr(args, "gpus", None) is not None else contextlib.nullcontext():
+            args.run(args)
     except REPORTED as error:
         log.error("%s", error)
         sys.exit(1)

@@ -32,3 +32,13 @@ def test_a_seeds_subsets_are_the_same_drawn_alone(tmp_path: Path, demo_root: Pat
     together, alone = draw("0", "1"), draw("1")
     assert together.filter(pl.col("seed").ne_missing(0)).equals(alone)  # seed 1 and the held-out splits
     assert together.filter(pl.col("seed") == 0).height > 0
+
+
+def test_the_gpu_commands_claim_the_gpus_they_were_given(capsys: pytest.CaptureFixture[str]) -> None:
+    """The workflow passes each GPU job's `gpu` resource; the command claims that many."""
+    from adaptor.cli import parser
+
+    for command in ("embed", "embed-part", "pretrain"):
+        with pytest.raises(SystemExit):
+            parser().parse_args([command, "--help"])
+        assert "--gpus GPUS" in capsys.readouterr().out, command

@@ -170,7 +170,7 @@ def _dividend_view(dividend: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _cost_sections(wall: pl.DataFrame, dividend: pl.DataFrame) -> dict[str, Section]:
+def cost_sections(wall: pl.DataFrame, dividend: pl.DataFrame) -> dict[str, Section]:
     stages = Section(
         "Wall time by stage",
         "Seconds summed over each stage's jobs (from their benchmark files), and each stage's share.",
@@ -184,6 +184,13 @@ def _cost_sections(wall: pl.DataFrame, dividend: pl.DataFrame) -> dict[str, Sect
         "caches; their saving is not counted here.",
         [("", _dividend_view(dividend))],
     )
+    if wall.is_empty():
+        # Object storage keeps the jobs' benchmark files off the machine the report runs on.
+        missing = (
+            "No job's benchmark file was found on this machine (with object storage they stay in the "
+            "bucket): these seconds are unknown, not zero."
+        )
+        stages, cache = (Section(part.title, missing) for part in (stages, cache))
     return {"wall_time": stages, "cache_dividend": cache}
 
 
@@ -214,7 +221,7 @@ def sections(frames: dict[str, pl.DataFrame], demo: bool, pretrain_dataset: str)
             [("", recall)],
         ),
         "parameters": _parameters_section(published.parameters(frames["pretraining"])),
-        **_cost_sections(
+        **cost_sections(
             frames["wall_time"],
             costs.cache_dividend(frames["wall_time"], frames["pretraining"], pretrain_dataset),
         ),

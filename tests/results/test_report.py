@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 
 import polars as pl
 
-from adaptor.results import published, report
+from adaptor.results import costs, published, report
 
 
 class _Cells(HTMLParser):
@@ -94,3 +94,19 @@ def test_markdown_holds_every_section_in_order() -> None:
     text = report.markdown(sections)
     positions = [text.index(f"## {name.title()}") for name in report.MARKDOWN_ORDER]
     assert positions == sorted(positions) and text.count("| a |") == len(report.MARKDOWN_ORDER)
+
+
+def test_without_benchmark_files_the_cost_sections_say_so_instead_of_showing_zeros() -> None:
+    wall = pl.DataFrame(schema={"stage": pl.String, "job": pl.String, "seconds": pl.Float64})
+    pretraining = pl.DataFrame(
+        {
+            "image_encoder": ["e"],
+            "text_encoder": ["t"],
+            "mode": ["pooled"],
+            "epochs_run": [3],
+            "pretrain_seconds": [9.0],
+        }
+    )
+    found = report.cost_sections(wall, costs.cache_dividend(wall, pretraining, "mimic"))
+    for section in found.values():
+        assert section.tables == [] and "unknown, not zero" in section.note

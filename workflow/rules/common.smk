@@ -12,6 +12,8 @@ from snakemake.utils import validate
 sys.path.insert(0, workflow.basedir)
 from adaptor.config import ADAPTOR_MODES, check, image_encoders, random_twin, twin_base
 from adaptor.data.releases import label_files
+from adaptor.gpus import visible_gpus
+from adaptor.resources import embed_runtime, manifest_rows, memory_mb, pretrain_runtime
 from adaptor.results.figure_files import FIGURE_TABLES, figure_entries, table_entries
 
 validate(config, "../../config/schema.yaml")
@@ -28,6 +30,40 @@ EVALUATE = config["evaluate"]
 CLASSIFICATION = EVALUATE["classification"]
 SEGMENTATION = EVALUATE["segmentation"]
 ZEROSHOT_PROMPTS = EVALUATE["zeroshot"]["prompts"]
+
+# GPUs. A GPU job asks for `embed.gpus` / `pretrain.gpus` as the resources `gpu` and `nvidia_gpu`
+# with `gpu_manufacturer` (the names the SLURM, Kubernetes and Google Batch plugins read); CPU rules
+# ask for none. Snakemake limits `gpu` only when told how many there are, which a profile cannot
+# count: on a machine with GPUs the workflow tells it (unless `--resources gpu=N` did), so that no
+# more GPU jobs run at once than there are GPUs, and each job claims its own (adaptor.gpus). On a
+# machine without one, nothing is limited and the same jobs run on the CPU.
+VISIBLE_GPUS = visible_gpus()
+if VISIBLE_GPUS and "gpu" not in workflow.global_resources:
+    workflow.register_resource("gpu", VISIBLE_GPUS)
+
+
+# The rules' conda environments (`--sdm conda`): the GPU variant differs in its faiss build.
+CPU_ENV = "../../envs/adaptor.yaml"
+GPU_ENV = "../../envs/adaptor-gpu.yaml"
+
+
+def gpu_resources(requested):
+    return {"gpu": requested, "nvidia_gpu": requested, "gpu_manufacturer": "nvidia"}
+
+
+def embed_minutes(wildcards, input, attempt):
+    """An embedding job's time limit: its share of the manifest's rows (input 0)."""
+    return embed_runtime(manifest_rows(input[0]), EMBED["parts"], attempt)
+
+
+def pretrain_minutes(wildcards, input, attempt):
+    return pretrain_runtime(manifest_rows(input.manifest), PRETRAIN["epochs"], attempt)
+
+
+def memory(base_mb):
+    """A rule's memory in MB, doubled on each retry."""
+    return lambda wildcards, attempt: memory_mb(base_mb, attempt)
+
 
 # Every file and folder the DAG writes, stated once. Rules use these patterns as they are (their
 # fields are the rules' wildcards); input functions fill them in with `.format`.

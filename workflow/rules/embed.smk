@@ -17,11 +17,12 @@ if EMBED["parts"] == 1:
             "results/benchmarks/embed/{dataset}/{modality}/{encoder}.tsv"
         priority: pretraining_first
         conda:
-            "../../envs/adaptor.yaml"
+            CPU_ENV
         threads: THREADS["embed"]
         resources:
-            gpu=EMBED["gpus"],
-            nvidia_gpu=EMBED["gpus"],
+            **gpu_resources(EMBED["gpus"]),
+            mem_mb=memory(8000),
+            runtime=embed_minutes,
             loader_workers=EMBED["num_workers"],
         params:
             spec=get_encoder_spec,
@@ -30,7 +31,7 @@ if EMBED["parts"] == 1:
             "python -m adaptor embed --manifest {input:q} --encoder {wildcards.encoder:q}"
             " --modality {wildcards.modality:q} --spec {params.spec:q} --settings {params.settings:q}"
             " --workers {resources.loader_workers:q} --threads {threads:q} --out {output.cache:q}"
-            " --rejects {output.rejects:q} > {log:q} 2>&1"
+            " --rejects {output.rejects:q} --gpus {resources.gpu:q} > {log:q} 2>&1"
 
 else:
 
@@ -45,7 +46,7 @@ else:
             "results/benchmarks/embed_init/{dataset}/{modality}/{encoder}.tsv"
         priority: pretraining_first
         conda:
-            "../../envs/adaptor.yaml"
+            CPU_ENV
         params:
             spec=get_encoder_spec,
             settings=get_embed_settings,
@@ -66,12 +67,12 @@ else:
             "results/benchmarks/embed_part/{dataset}/{modality}/{encoder}/{part}.tsv"
         priority: pretraining_first
         conda:
-            "../../envs/adaptor.yaml"
+            CPU_ENV
         threads: THREADS["embed"]
         resources:
-            # gpu: local runs and the SLURM plugin; nvidia_gpu: the Kubernetes and Google Batch plugins.
-            gpu=EMBED["gpus"],
-            nvidia_gpu=EMBED["gpus"],
+            **gpu_resources(EMBED["gpus"]),
+            mem_mb=memory(8000),
+            runtime=embed_minutes,
             loader_workers=EMBED["num_workers"],
         params:
             spec=get_encoder_spec,
@@ -81,7 +82,8 @@ else:
             "python -m adaptor embed-part --manifest {input.manifest:q} --encoder {wildcards.encoder:q}"
             " --modality {wildcards.modality:q} --spec {params.spec:q} --settings {params.settings:q}"
             " --cache {input.cache:q} --part {wildcards.part:q} --parts {params.parts:q}"
-            " --workers {resources.loader_workers:q} --report {output:q} --threads {threads:q} > {log:q} 2>&1"
+            " --workers {resources.loader_workers:q} --report {output:q} --threads {threads:q}"
+            " --gpus {resources.gpu:q} > {log:q} 2>&1"
 
     rule embed_finalize:
         input:
@@ -96,7 +98,7 @@ else:
             "results/benchmarks/embed_finalize/{dataset}/{modality}/{encoder}.tsv"
         priority: pretraining_first
         conda:
-            "../../envs/adaptor.yaml"
+            CPU_ENV
         shell:
             "python -m adaptor embed-finalize --manifest {input.manifest:q} --modality {wildcards.modality:q}"
             " --cache {input.cache:q} --rejects {output:q} > {log:q} 2>&1"

@@ -11,7 +11,7 @@ rule subsets:
     wildcard_constraints:
         task="classification|segmentation",
     conda:
-        "../../envs/adaptor.yaml"
+        CPU_ENV
     params:
         fractions=FRACTIONS,
         protocol=EVALUATE["protocol"],
@@ -33,7 +33,7 @@ rule zeroshot_split:
     benchmark:
         "results/benchmarks/zeroshot_split/{dataset}.tsv"
     conda:
-        "../../envs/adaptor.yaml"
+        CPU_ENV
     params:
         protocol=EVALUATE["protocol"],
         reader=lambda wildcards: DATASETS[wildcards.dataset]["reader"],
@@ -55,7 +55,9 @@ rule evaluate_classification:
     benchmark:
         "results/benchmarks/evaluate_classification/{dataset}/{method}/{image_encoder}/{text_encoder}/{seed}.tsv"
     conda:
-        "../../envs/adaptor.yaml"
+        CPU_ENV
+    resources:
+        mem_mb=memory(4000),
     params:
         settings=as_json(CLASSIFICATION["head"]),
         text_encoder=get_text_encoder_argument,
@@ -77,7 +79,9 @@ rule masks:
     benchmark:
         "results/benchmarks/masks/{dataset}/{image_encoder}.tsv"
     conda:
-        "../../envs/adaptor.yaml"
+        CPU_ENV
+    resources:
+        mem_mb=memory(4000),
     params:
         image_spec=lambda wildcards: as_json(IMAGE_ENCODERS[wildcards.image_encoder]),
     shell:
@@ -98,8 +102,10 @@ rule evaluate_segmentation:
     benchmark:
         "results/benchmarks/evaluate_segmentation/{dataset}/{method}/{image_encoder}/{text_encoder}/{seed}.tsv"
     conda:
-        "../../envs/adaptor.yaml"
+        CPU_ENV
     threads: 1
+    resources:
+        mem_mb=memory(16000),
     params:
         settings=as_json(SEGMENTATION["decoder"]),
         text_encoder=get_text_encoder_argument,
@@ -127,15 +133,13 @@ rule evaluate_zeroshot:
     benchmark:
         "results/benchmarks/evaluate_zeroshot/{dataset}/{method}/{image_encoder}/{text_encoder}.tsv"
     conda:
-        "../../envs/adaptor.yaml"
+        CPU_ENV
+    resources:
+        mem_mb=memory(8000),
     params:
         prompts=lambda wildcards: as_json(ZEROSHOT_PROMPTS[wildcards.dataset]),
         text_spec=lambda wildcards: as_json(TEXT_ENCODERS[wildcards.text_encoder]),
-        adaptor_dir=lambda wildcards: adaptor_dir(
-            wildcards.image_encoder,
-            wildcards.text_encoder,
-            ADAPTOR_MODES[wildcards.method],
-        ),
+        adaptor_dir=lambda wildcards, input: os.path.dirname(input.weights),
     shell:
         "python -m adaptor zeroshot --manifest {input.manifest:q} --features {input.features:q}"
         " --exclude {input.features_rejects:q} --method {wildcards.method:q} --image-encoder {wildcards.image_encoder:q}"

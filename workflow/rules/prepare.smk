@@ -7,7 +7,7 @@ rule demo_data:
         "results/benchmarks/demo_data/{demo_root}.tsv"
     priority: pretraining_first
     conda:
-        "../../envs/adaptor.yaml"
+        CPU_ENV
     params:
         reader=lambda wildcards: DATASETS[DEMO_ROOTS[wildcards.demo_root]]["reader"],
         n=lambda wildcards: config["demo"]["sizes"].get(
@@ -32,7 +32,7 @@ rule prepare:
         "results/benchmarks/prepare/{dataset}.tsv"
     priority: pretraining_first
     conda:
-        "../../envs/adaptor.yaml"
+        CPU_ENV
     threads: THREADS["prepare"]
     params:
         settings=dataset_settings,

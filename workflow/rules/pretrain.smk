@@ -12,11 +12,12 @@ rule pretrain:
         "results/benchmarks/pretrain/{image_encoder}/{text_encoder}/{mode}.tsv"
     priority: 1
     conda:
-        "../../envs/adaptor.yaml"
+        GPU_ENV if PRETRAIN["gpus"] else CPU_ENV
     threads: THREADS["pretrain"]
     resources:
-        gpu=PRETRAIN["gpus"],
-        nvidia_gpu=PRETRAIN["gpus"],
+        **gpu_resources(PRETRAIN["gpus"]),
+        mem_mb=memory(16000),
+        runtime=pretrain_minutes,
     params:
         settings=lambda wildcards: as_json(
             {
@@ -27,16 +28,16 @@ rule pretrain:
             }
             | {"mode": wildcards.mode}
         ),
-        out_dir=lambda wildcards: adaptor_dir(
-            wildcards.image_encoder, wildcards.text_encoder, wildcards.mode
-        ),
+        # From the rule's own files, so that it holds wherever storage puts them.
+        out_dir=lambda wildcards, output: os.path.dirname(output.weights),
         image_spec=lambda wildcards: as_json(IMAGE_ENCODERS[wildcards.image_encoder]),
         text_spec=lambda wildcards: as_json(TEXT_ENCODERS[wildcards.text_encoder]),
     shell:
         "python -m adaptor pretrain --manifest {input.manifest:q} --image-cache {input.image:q}"
         " --text-cache {input.text:q} --image-encoder {wildcards.image_encoder:q} --image-spec {params.image_spec:q}"
         " --text-encoder {wildcards.text_encoder:q} --text-spec {params.text_spec:q}"
-        " --settings {params.settings:q} --out-dir {params.out_dir:q} --threads {threads:q} > {log:q} 2>&1"
+        " --settings {params.settings:q} --out-dir {params.out_dir:q} --threads {threads:q}"
+        " --gpus {resources.gpu:q} > {log:q} 2>&1"
 
 
 rule adaptor_features:
@@ -55,12 +56,12 @@ rule adaptor_features:
         "results/benchmarks/adaptor_features/{dataset}/{image_encoder}/{text_encoder}/{mode}.tsv"
     priority: 1
     conda:
-        "../../envs/adaptor.yaml"
+        CPU_ENV
     threads: THREADS["pretrain"]
+    resources:
+        mem_mb=memory(8000),
     params:
-        adaptor_dir=lambda wildcards: adaptor_dir(
-            wildcards.image_encoder, wildcards.text_encoder, wildcards.mode
-        ),
+        adaptor_dir=lambda wildcards, input: os.path.dirname(input.weights),
         image_spec=lambda wildcards: as_json(IMAGE_ENCODERS[wildcards.image_encoder]),
     shell:
         "python -m adaptor features --image-cache {input.image:q} --image-encoder {wildcards.image_encoder:q}"

@@ -8,7 +8,7 @@ rule figures:
     benchmark:
         "results/benchmarks/figures/figures.tsv"
     conda:
-        "../../envs/adaptor.yaml"
+        CPU_ENV
     params:
         classification=CLASSIFICATION["datasets"],
         segmentation=SEGMENTATION["datasets"],
@@ -44,7 +44,7 @@ rule report:
     benchmark:
         "results/benchmarks/report/report.tsv"
     conda:
-        "../../envs/adaptor.yaml"
+        CPU_ENV
     params:
         # The names of each metrics file's encoders, in order: the tables take them from here,
         # not from the file's path.
