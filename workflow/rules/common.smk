@@ -4,6 +4,7 @@ import re
 import sys
 from itertools import product
 
+from snakemake.io import local
 from snakemake.io import report as in_html_report
 from snakemake.utils import validate
 
@@ -139,20 +140,24 @@ FRACTIONS = [fraction_label(fraction) for fraction in EVALUATE["fractions"]]
 def get_dataset_files(wildcards):
     """A demo dataset is the folder its rule renders; a real one, the label files (and report
     archive) its reader needs, so a dry run names a missing one and an edited one reruns prepare.
+    A real dataset stays where it lies, outside any storage provider (`local`): with object
+    storage its images are read in place, from a volume mounted on every node.
     """
     entry = DATASETS[wildcards.dataset]
     if entry["demo"]:
         return [entry["root"]]
     return [
-        str(path)
+        local(str(path))
         for path in label_files(entry["reader"], entry["root"], entry).values()
     ]
 
 
-def dataset_settings(wildcards):
-    return as_json(
-        {k: v for k, v in DATASETS[wildcards.dataset].items() if k != "demo"}
-    )
+def dataset_settings(wildcards, input):
+    """The reader's settings; a demo dataset's root is its rendered folder as the job sees it
+    (with a storage provider, its local copy)."""
+    entry = DATASETS[wildcards.dataset]
+    root = {"root": input[0]} if entry["demo"] else {}
+    return as_json({k: v for k, v in entry.items() if k != "demo"} | root)
 
 
 def get_encoder_spec(wildcards):
