@@ -250,15 +250,15 @@ def _cells(args: argparse.Namespace) -> list[tuple[float, str]]:
 def cmd_evaluate(args: argparse.Namespace) -> None:
     import polars as pl
 
+    from adaptor.devices import compute_device
     from adaptor.evaluate.probe import HeadSettings
     from adaptor.evaluate.run import evaluate_cell
 
     frame, info, features, settings, columns = _cell_inputs(args)
     subsets = pl.read_parquet(args.subsets)
+    head, device = HeadSettings(**settings), compute_device()
     for fraction, out in _cells(args):
-        rows = evaluate_cell(
-            frame, info, features, subsets, fraction, args.seed, HeadSettings(**settings), columns
-        )
+        rows = evaluate_cell(frame, info, features, subsets, fraction, args.seed, head, columns, device)
         _write_rows(rows, out)
 
 
@@ -267,6 +267,7 @@ def cmd_segment(args: argparse.Namespace) -> None:
 
     from adaptor.data.images import Preprocess
     from adaptor.data.masks import masks_for
+    from adaptor.devices import compute_device
     from adaptor.evaluate.segmentation import DecoderSettings, segment_cell
 
     frame, info, features, settings, columns = _cell_inputs(args)
@@ -283,6 +284,7 @@ def cmd_segment(args: argparse.Namespace) -> None:
             args.seed,
             DecoderSettings.from_config(settings),
             columns,
+            compute_device(),
         )
         _write_rows(rows, out)
 
@@ -484,6 +486,7 @@ def _evaluate_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     )
     cell_arguments(evaluate, "JSON: the head settings")
     fraction_arguments(evaluate)
+    _gpus_argument(evaluate)
     evaluate.set_defaults(run=cmd_evaluate)
 
     segment = sub.add_parser(
@@ -493,6 +496,7 @@ def _evaluate_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     fraction_arguments(segment)
     segment.add_argument("--masks", required=True, help="the masks rule's output")
     segment.add_argument("--image-spec", required=True, help="JSON: the image encoder's config entry")
+    _gpus_argument(segment)
     segment.set_defaults(run=cmd_segment)
 
     zeroshot = sub.add_parser("zeroshot", help="zero-shot AUROC from class prompts: one (dataset, Adaptor)")

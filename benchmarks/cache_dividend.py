@@ -29,8 +29,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import torch
-from _demo import demo_specs
-from transformers import BertConfig, BertModel
+from _demo import demo_specs, paper_size_encoders
 
 from adaptor.cache.store import Layout, open_cache, write_all
 from adaptor.data.demo.iu_reports import read_iu_reports
@@ -38,7 +37,7 @@ from adaptor.data.demo.render import render
 from adaptor.data.demo.writers import _save
 from adaptor.data.images import read_grey
 from adaptor.data.reports import clean_report
-from adaptor.encoders.registry import EncoderSpec, LoadedEncoder, _TextPooler, load_encoder
+from adaptor.encoders.registry import LoadedEncoder, load_encoder
 from adaptor.model.adaptor import Adaptor, AdaptorConfig
 from adaptor.model.loss import contrastive_loss
 from adaptor.train.pairs import batch_indices
@@ -47,26 +46,6 @@ from adaptor.train.pairs import batch_indices
 def demo_encoders() -> tuple[LoadedEncoder, LoadedEncoder]:
     specs = demo_specs()
     return load_encoder(specs["image"]), load_encoder(specs["text"])
-
-
-def paper_size_encoders() -> tuple[LoadedEncoder, LoadedEncoder]:
-    """DINOv2 ViT-B/14 and BERT-base, random weights (BERT-base shares MiniLM's uncased vocabulary)."""
-    image = EncoderSpec(
-        "dinov2_b_random",
-        "image",
-        "timm",
-        "vit_base_patch14_dinov2",
-        weights="random",
-        model_kwargs={"dynamic_img_size": True},
-        preprocess={"resize": 256, "crop": 224, "normalize": "minus_one_one"},
-        batch_size=32,
-    )
-    minilm = load_encoder(demo_specs()["text"])
-    torch.manual_seed(0)
-    bert = _TextPooler(BertModel(BertConfig()), "pooler_output").eval().requires_grad_(False)
-    spec = EncoderSpec("bert_base_random", "text", "transformers", "bert-base-uncased", batch_size=32)
-    text = LoadedEncoder(spec, bert, 768, "random", tokenizer=minilm.tokenizer, token_shape=(112, 768))
-    return load_encoder(image), text
 
 
 def adaptor_epoch(image: torch.Tensor, text: torch.Tensor, batch: int) -> float:

@@ -38,7 +38,7 @@ def test_the_gpu_commands_claim_the_gpus_they_were_given(capsys: pytest.CaptureF
     """The workflow passes each GPU job's `gpu` resource; the command claims that many."""
     from adaptor.cli import parser
 
-    for command in ("embed", "embed-part", "pretrain"):
+    for command in ("embed", "embed-part", "pretrain", "evaluate", "segment"):
         with pytest.raises(SystemExit):
             parser().parse_args([command, "--help"])
         assert "--gpus GPUS" in capsys.readouterr().out, command

@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text()
 EXTRAS = set(importlib.metadata.metadata("adaptor").get_all("Provides-Extra") or [])
 CI_COMMAND = (REPO / ".ci" / "run").read_text().strip().splitlines()[-1]
-PROGRAMS = ("pip", "snakemake", "python", "pytest", "conda", "ruff", "snakefmt")
+PROGRAMS = ("pip", "snakemake", "python", "pytest", "conda", "ruff", "snakefmt", "bash")
 
 
 def readme_commands() -> list[str]:
@@ -47,7 +47,7 @@ def _of(program: str) -> list[str]:
 
 def test_every_readme_command_has_a_check() -> None:
     assert len(COMMANDS) >= 10, COMMANDS
-    checked = {"pip", "snakemake", "python", "pytest", "conda"}
+    checked = {"pip", "snakemake", "python", "pytest", "conda", "bash"}
     for command in COMMANDS:
         assert command.split(" ", 1)[0] in checked or command in CI_COMMAND, command
 
@@ -92,6 +92,14 @@ def test_python_commands_accept_their_options(command: str) -> None:
     assert helped.returncode == 0, helped.stderr
     for option in (word.split("=")[0] for word in words if word.startswith("--")):
         assert option in helped.stdout, f"{command}: {option} is not an option"
+
+
+@pytest.mark.parametrize("command", _of("bash"))
+def test_bash_commands_run_scripts_of_the_repository_that_parse(command: str) -> None:
+    script = REPO / shlex.split(command)[1]
+    assert script.is_file(), f"{command}: no such script"
+    parsed = subprocess.run(["bash", "-n", str(script)], check=False)
+    assert parsed.returncode == 0, f"{command}: syntax error"
 
 
 def _reports(commands: list[str]) -> list[str]:

@@ -89,16 +89,17 @@ class Preprocess:
         return square[offset : offset + self.crop, offset : offset + self.crop].copy()
 
     def __call__(self, grey: np.ndarray) -> torch.Tensor:
-        crop = torch.from_numpy(self.geometry(grey)).float() / 255
+        return self.normalised(torch.from_numpy(self.geometry(grey)).float() / 255)
+
+    def normalised(self, crop: torch.Tensor) -> torch.Tensor:
+        """Grey crops in 0..1, [..., H, W] on any device, to the encoder's input [..., C, H, W]."""
         if self.normalize == "minus_one_one":
-            tensor = crop * 2 - 1
+            crop = crop * 2 - 1
         elif self.normalize == "xrv":
-            tensor = (crop * 2 - 1) * 1024
-        else:
-            tensor = crop
-        tensor = tensor.unsqueeze(0).expand(self.channels, -1, -1)
+            crop = (crop * 2 - 1) * 1024
+        tensor = crop.unsqueeze(-3).expand(*crop.shape[:-2], self.channels, *crop.shape[-2:])
         if self.normalize == "imagenet":
-            mean = torch.tensor(IMAGENET_MEAN[: self.channels]).view(-1, 1, 1)
-            std = torch.tensor(IMAGENET_STD[: self.channels]).view(-1, 1, 1)
+            mean = torch.tensor(IMAGENET_MEAN[: self.channels], device=crop.device).view(-1, 1, 1)
+            std = torch.tensor(IMAGENET_STD[: self.channels], device=crop.device).view(-1, 1, 1)
             tensor = (tensor - mean) / std
         return tensor.contiguous()

@@ -10,12 +10,13 @@ cache equals an uninterrupted one value for value.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import polars as pl
@@ -25,7 +26,9 @@ from torch.utils.data import DataLoader, Dataset
 
 from adaptor.cache import store
 from adaptor.cache.complete import finalize_cache
+from adaptor.data.device_images import DECODES, decode_greys, decode_on_device, geometry, read_jpeg
 from adaptor.data.images import Preprocess, read_grey
+from adaptor.devices import autocast, compute_device
 from adaptor.encoders.registry import LoadedEncoder
 from adaptor.errors import SampleError
 from adaptor.progress import Progress
@@ -45,10 +48,13 @@ class EmbedSettings:
     compression: str | None = None
     tokens: bool = False
     on_error: str = "fail"
+    decode: str = "auto"
 
     def __post_init__(self) -> None:
         if self.on_error not in ON_ERROR:
             raise ValueError(f"on_error must be one of {ON_ERROR}, got {self.on_error!r}")
+        if self.decode not in DECODES:
+            raise ValueError(f"embed.decode must be one of {DECODES}, got {self.decode!r}")
 
     def layout(self, encoder: LoadedEncoder) -> store.Layout:
         return store.Layout(
@@ -65,14 +71,6 @@ class EmbedSettings:
 def cache_identity(encoder: LoadedEncoder, ids: list[str]) -> dict[str, object]:
     """What the cached values depend on: the encoder, its weights, its preprocessing, the id list."""
     return encoder.identity() | {"manifest_ids_sha256": store.ids_sha256(ids)}
-
-
-def _device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def _autocast(device: torch.device) -> contextlib.AbstractContextManager[Any]:
-    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
 
 
 @dataclass
@@ -118,28 +116,140 @@ class _ShardBuffer:
         return self.shard, self.arrays | {"reasons": np.asarray(self.reasons, dtype=str)}
 
 
-class _Images(Dataset[Any]):
-    """Decodes and preprocesses in DataLoader workers; an unreadable image becomes a reason, not a crash."""
+# A sample as a DataLoader worker hands it over: (row, preprocessed image, JPEG bytes, reason).
+# Exactly one of the image and the bytes is set for a readable file, neither for a bad one.
+_Item = tuple[int, torch.Tensor | None, torch.Tensor | None, str]
 
-    def __init__(self, paths: list[str], preprocess: Preprocess) -> None:
-        self.paths, self.preprocess = paths, preprocess
+
+class _Images(Dataset[_Item]):
+    """Reads and, unless the device decodes JPEGs, decodes and preprocesses in DataLoader workers;
+    an unreadable image becomes a reason, not a crash."""
+
+    def __init__(self, paths: list[str], preprocess: Preprocess, jpeg_bytes: bool) -> None:
+        self.paths, self.preprocess, self.jpeg_bytes = paths, preprocess, jpeg_bytes
 
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, index: int) -> tuple[int, torch.Tensor | None, str]:
+    def __getitem__(self, index: int) -> _Item:
         try:
-            return index, self.preprocess(read_grey(self.paths[index])), ""
+            jpeg = read_jpeg(self.paths[index]) if self.jpeg_bytes else None
+            if jpeg is not None:
+                return index, None, jpeg, ""
+            return index, self.preprocess(read_grey(self.paths[index])), None, ""
         except Exception as error:  # every failure is reported with its sample
-            return index, None, str(error)
+            return index, None, None, str(error)
 
 
-def _collate(
-    items: list[tuple[int, torch.Tensor | None, str]],
+class _Batch(NamedTuple):
+    """A batch as the workers hand it over: one tensor of the preprocessed images and one of the
+    JPEGs' bytes end to end (a tensor per sample would cost a shared-memory handle each)."""
+
+    rows: np.ndarray
+    reasons: list[str]
+    images: torch.Tensor | None  # [n, C, H, W]: the samples at ``image_positions``
+    image_positions: list[int]
+    jpegs: torch.Tensor | None  # uint8 bytes of the samples at ``jpeg_positions``, concatenated
+    jpeg_positions: list[int]
+    jpeg_offsets: list[int]  # where each JPEG starts in ``jpegs``, and where the last one ends
+
+
+def _collate(items: list[_Item]) -> _Batch:
+    images = [(position, item[1]) for position, item in enumerate(items) if item[1] is not None]
+    jpegs = [(position, item[2]) for position, item in enumerate(items) if item[2] is not None]
+    return _Batch(
+        rows=np.array([item[0] for item in items], dtype=np.int64),
+        reasons=[item[3] for item in items],
+        images=torch.stack([image for _, image in images]) if images else None,
+        image_positions=[position for position, _ in images],
+        jpegs=torch.cat([data for _, data in jpegs]) if jpegs else None,
+        jpeg_positions=[position for position, _ in jpegs],
+        jpeg_offsets=np.cumsum([0, *(len(data) for _, data in jpegs)]).tolist(),
+    )
+
+
+class _Stopwatch:
+    """Seconds spent in named steps: CUDA events on a GPU (the device's own time, read once at the
+    end, so timing adds no synchronisation), wall time on the CPU."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.cuda = device.type == "cuda"
+        self.events: dict[str, list[tuple[Any, Any]]] = {}
+        self.wall: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def timing(self, step: str) -> Iterator[None]:
+        if self.cuda:
+            start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            yield
+            stop.record()
+            self.events.setdefault(step, []).append((start, stop))
+        else:
+            began = time.perf_counter()
+            yield
+            self.wall[step] = self.wall.get(step, 0.0) + time.perf_counter() - began
+
+    def seconds(self) -> dict[str, float]:
+        if self.cuda:
+            torch.cuda.synchronize()
+            return {
+                step: sum(start.elapsed_time(stop) for start, stop in pairs) / 1000
+                for step, pairs in self.events.items()
+            }
+        return dict(self.wall)
+
+
+def _device_batch(
+    batch: _Batch, paths: list[str], preprocess: Preprocess, device: torch.device
 ) -> tuple[np.ndarray, torch.Tensor | None, list[str]]:
-    images = [image for _, image, _ in items if image is not None]
-    rows = np.array([index for index, _, _ in items], dtype=np.int64)
-    return rows, (torch.stack(images) if images else None), [reason for _, _, reason in items]
+    """The batch's rows, its readable images as one tensor on ``device`` (JPEGs decoded and
+    preprocessed there, the rest as the workers left them) and every row's reason."""
+    reasons = list(batch.reasons)
+    moved = None if batch.images is None else batch.images.to(device, non_blocking=True)
+    if batch.jpegs is None:  # the workers decoded every readable image, in row order
+        return batch.rows, moved, reasons
+    images = dict(zip(batch.image_positions, moved if moved is not None else [], strict=True))
+    datas = [batch.jpegs[start:stop] for start, stop in itertools.pairwise(batch.jpeg_offsets)]
+    greys = decode_greys(datas, [paths[batch.rows[p]] for p in batch.jpeg_positions], device)
+    for position, grey in zip(batch.jpeg_positions, greys, strict=True):
+        if isinstance(grey, str):
+            reasons[position] = grey
+        else:
+            images[position] = preprocess.normalised(geometry(grey, preprocess))
+    if not images:
+        return batch.rows, None, reasons
+    return batch.rows, torch.stack([images[position] for position in sorted(images)]), reasons
+
+
+@dataclass
+class _ShardAssembler:
+    """Fills shard buffers batch by batch and hands each one over when the next shard begins."""
+
+    bounds: list[tuple[int, int]]
+    encoder: LoadedEncoder
+    tokens: bool
+    dtype: np.dtype
+    buffer: _ShardBuffer | None = None
+
+    def add(
+        self, rows: np.ndarray, reasons: list[str], outputs: tuple[torch.Tensor, ...] | None
+    ) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+        shard_size = self.bounds[0][1] - self.bounds[0][0]  # every shard but the last is full
+        shard = int(rows[0]) // shard_size
+        if self.buffer is not None and self.buffer.shard != shard:
+            yield self.buffer.finish()
+            self.buffer = None
+        if self.buffer is None:
+            self.buffer = _ShardBuffer.empty(shard, self.bounds[shard], self.encoder, self.tokens, self.dtype)
+        if outputs is not None:
+            self.buffer.put(rows[[not reason for reason in reasons]], *outputs)
+        for row, reason in zip(rows.tolist(), reasons, strict=True):
+            self.buffer.reasons[row - self.buffer.start] = reason
+
+    def finish(self) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+        if self.buffer is not None:
+            yield self.buffer.finish()
 
 
 def image_shards(
@@ -152,42 +262,53 @@ def image_shards(
     tokens: bool,
     dtype: np.dtype,
     counted: Callable[[int], None] = lambda rows: None,
+    decode: str = "auto",
+    timings: dict[str, float] | None = None,
 ) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
-    """Decode in workers (pinned memory on CUDA), encode in channels_last with BatchNorms folded, yield
-    whole shards; ``counted`` hears of every batch's rows."""
+    """Read in workers, decode JPEGs on the device (``decode``: :func:`decode_on_device`) or in the
+    workers, encode in channels_last with BatchNorms folded, yield whole shards; ``counted`` hears
+    of every batch's rows, and ``timings`` (when given) receives the seconds spent decoding on the
+    device and in the encoder's forward.
+
+    One batch stays in flight: its outputs are copied back to the host after the next batch's
+    forward is queued, so on a GPU the copy, the next batch's reading and decoding overlap the
+    encoder instead of waiting for it."""
     size = encoder.spec.batch_size
     batches = [
         list(range(first, min(first + size, bounds[shard][1])))
         for shard in shards
         for first in range(bounds[shard][0], bounds[shard][1], size)
     ]
+    preprocess = encoder.spec.preprocess
     loader = DataLoader(
-        _Images(paths, encoder.spec.preprocess),
+        _Images(paths, preprocess, decode_on_device(decode, device)),
         batch_sampler=batches,
         num_workers=num_workers,
         collate_fn=_collate,
         pin_memory=device.type == "cuda",
     )
     module = encoder.inference_module().to(device).to(memory_format=torch.channels_last)
-    shard_size = bounds[0][1] - bounds[0][0] if bounds else 1  # every shard but the last is full
-    buffer: _ShardBuffer | None = None
-    with torch.inference_mode(), _autocast(device):
-        for rows, images, reasons in loader:
-            shard = int(rows[0]) // shard_size
-            if buffer is not None and buffer.shard != shard:
-                yield buffer.finish()
-                buffer = None
-            if buffer is None:
-                buffer = _ShardBuffer.empty(shard, bounds[shard], encoder, tokens, dtype)
-            good = np.array([not reason for reason in reasons])
+    assembler = _ShardAssembler(bounds, encoder, tokens, dtype)
+    watch = _Stopwatch(device)
+    in_flight: tuple[np.ndarray, list[str], tuple[torch.Tensor, ...] | None] | None = None
+    with torch.inference_mode(), autocast(device):
+        for batch in loader:
+            with watch.timing("decode"):
+                rows, images, reasons = _device_batch(batch, paths, preprocess, device)
+            outputs = None
             if images is not None:
-                batch = images.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-                buffer.put(rows[good], *module(batch))
-            for row, reason in zip(rows.tolist(), reasons, strict=True):
-                buffer.reasons[row - buffer.start] = reason
-            counted(len(rows))
-    if buffer is not None:
-        yield buffer.finish()
+                with watch.timing("forward"):
+                    outputs = module(images.contiguous(memory_format=torch.channels_last))
+            if in_flight is not None:
+                yield from assembler.add(*in_flight)
+                counted(len(in_flight[0]))
+            in_flight = rows, reasons, outputs
+        if in_flight is not None:
+            yield from assembler.add(*in_flight)
+            counted(len(in_flight[0]))
+    yield from assembler.finish()
+    if timings is not None:
+        timings.update(watch.seconds())
 
 
 def text_problem(text: str | None) -> str:
@@ -215,7 +336,7 @@ def text_shards(
     ``counted`` hears of every batch's rows (and of the shard's rejected reports)."""
     module = encoder.module.to(device)
     size, limit = encoder.spec.batch_size, encoder.spec.max_length
-    with torch.inference_mode(), _autocast(device):
+    with torch.inference_mode(), autocast(device):
         for shard in shards:
             start, stop = bounds[shard]
             buffer = _ShardBuffer.empty(shard, bounds[shard], encoder, tokens, dtype)
@@ -239,6 +360,22 @@ def text_shards(
                 buffer.put(rows, pooled, states, batch["attention_mask"])
                 counted(len(rows))
             yield buffer.finish()
+
+
+def _image_timings(
+    timings: dict[str, float], seconds: float, on_device: bool, device: torch.device
+) -> dict[str, object]:
+    """Where an image stage's time went: the encoder's forward (its share of the wall time is what
+    the stage can reach at best), decoding on the device, and on a GPU how busy the two kept it."""
+    forward, decoding = timings.get("forward", 0.0), timings.get("decode", 0.0)
+    on_gpu = device.type == "cuda" and seconds > 0
+    return {
+        "decode": "device" if on_device else "workers",
+        "forward_seconds": round(forward, 3),
+        "device_decode_seconds": round(decoding, 3) if on_device else None,
+        "forward_share": round(forward / seconds, 3) if seconds else None,
+        "gpu_busy_share": round((forward + decoding) / seconds, 3) if on_gpu else None,
+    }
 
 
 def init_cache(
@@ -282,17 +419,20 @@ def embed_part(
     bounds = store.shard_bounds(len(ids), store.shard_rows(group))
     mine = store.part_shards(len(bounds), part, parts)
     todo = store.pending(group, mine)
-    device = _device()
+    device = compute_device()
     tokens, dtype = "tokens" in group, store.member(group, "embeddings").dtype
     counter = Progress(
         sum(bounds[shard][1] - bounds[shard][0] for shard in todo),
         f"{encoder.spec.name} part {part + 1}/{parts}",
         "samples",
     )
+    timings: dict[str, float] = {}
     if encoder.spec.modality == "image":
         paths = manifest["path"].to_list()
         shards = image_shards(
-            encoder, paths, bounds, todo, settings.num_workers, device, tokens, dtype, counter.update
+            *(encoder, paths, bounds, todo, settings.num_workers, device, tokens, dtype, counter.update),
+            decode=settings.decode,
+            timings=timings,
         )
     else:
         texts = manifest["text"].to_list()
@@ -326,6 +466,8 @@ def embed_part(
         "samples_per_s": round(rows / seconds, 2) if rows else None,
         "device": str(device),
     }
+    if encoder.spec.modality == "image":
+        report |= _image_timings(timings, seconds, decode_on_device(settings.decode, device), device)
     log.info("%s part %d/%d: %s", encoder.spec.name, part + 1, parts, report)
     return report
 

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from adaptor.devices import CPU
 from adaptor.evaluate.adamw import AdamW
 from adaptor.evaluate.fit import fit_selecting_on_validation
 from adaptor.evaluate.metrics import classification_metrics, primary_metric
@@ -51,7 +52,7 @@ def _scores(task: str, head: nn.Module, features: torch.Tensor) -> np.ndarray:
     head.eval()
     with torch.no_grad():
         logits = head(features)
-    return np.asarray((logits.softmax(-1) if task == "multiclass" else logits.sigmoid()).numpy())
+    return np.asarray((logits.softmax(-1) if task == "multiclass" else logits.sigmoid()).cpu().numpy())
 
 
 def _targets(task: str, labels: torch.Tensor) -> torch.Tensor:
@@ -66,13 +67,15 @@ def train_and_test(
     test: tuple[np.ndarray, np.ndarray],
     settings: HeadSettings,
     seed: int,
+    device: torch.device = CPU,
 ) -> dict[str, Any]:
-    """Fit on ``train``, select the epoch by the validation metric, evaluate ``test`` once."""
+    """Fit on ``train``, select the epoch by the validation metric, evaluate ``test`` once; on
+    ``device`` (the features of a cell fit in a GPU's memory whole)."""
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
-    train_x, train_y = (torch.from_numpy(a).float() for a in train)
-    val_x, val_y = (torch.from_numpy(a).float() for a in val)
-    head = make_head(settings.head, train_x.shape[1], _outputs(task, len(classes)))
+    train_x, train_y = (torch.from_numpy(a).float().to(device) for a in train)
+    val_x, val_y = (torch.from_numpy(a).float().to(device) for a in val)
+    head = make_head(settings.head, train_x.shape[1], _outputs(task, len(classes))).to(device)
     optimiser = AdamW(head.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     criterion = _loss(task)
     metric = primary_metric(task)
@@ -100,7 +103,7 @@ def train_and_test(
         settings.patience,
         generator,
     )
-    test_scores = _scores(task, head, torch.from_numpy(test[0]).float())
+    test_scores = _scores(task, head, torch.from_numpy(test[0]).float().to(device))
     return {
         "test_scores": test_scores,
         "val_metric": fit["best_value"],

@@ -6,9 +6,11 @@ import time
 
 import numpy as np
 import polars as pl
+import torch
 
 from adaptor.cache.store import Cache, identity_key
 from adaptor.data.manifest import ManifestInfo
+from adaptor.devices import CPU
 from adaptor.evaluate.fractions import subset_hash
 from adaptor.evaluate.metrics import with_intervals
 from adaptor.evaluate.probe import HeadSettings, train_and_test
@@ -37,8 +39,10 @@ def evaluate_cell(
     seed: int,
     settings: HeadSettings,
     labels: dict[str, object],
+    device: torch.device = CPU,
 ) -> pl.DataFrame:
-    """Train a head on the subset, test once; ``labels`` adds identifying columns to every row."""
+    """Train a head on the subset (on ``device``), test once; ``labels`` adds identifying columns to
+    every row."""
     started = time.perf_counter()
     cell = CellData.select(manifest, subsets, fraction, seed)
 
@@ -47,7 +51,7 @@ def evaluate_cell(
 
     test_arrays = arrays(cell.test)
     result = train_and_test(
-        info.task, info.classes, arrays(cell.train), arrays(cell.val), test_arrays, settings, seed
+        info.task, info.classes, arrays(cell.train), arrays(cell.val), test_arrays, settings, seed, device
     )
     metrics = with_intervals(info.task, test_arrays[1], result["test_scores"], info.classes, seed=seed)
     columns = {

@@ -19,6 +19,7 @@ import torch
 
 from adaptor.cache.store import Cache
 from adaptor.data.manifest import ManifestInfo
+from adaptor.devices import CPU
 from adaptor.evaluate.adamw import AdamW
 from adaptor.evaluate.fit import fit_selecting_on_validation
 from adaptor.evaluate.fractions import subset_hash
@@ -54,24 +55,36 @@ class DecoderSettings:
         return cls(**entry | ({"channels": tuple(entry["channels"])} if "channels" in entry else {}))
 
 
-def _logits(decoder: TokenGridDecoder, tokens: np.ndarray, size: int, batch: int = 64) -> torch.Tensor:
+def _logits(
+    decoder: TokenGridDecoder, tokens: np.ndarray, size: int, device: torch.device, batch: int = 64
+) -> torch.Tensor:
+    """Logits [N, S, S] on the CPU, computed batch by batch on ``device``."""
     decoder.eval()
     with torch.no_grad():
         return torch.cat(
-            [decoder(torch.from_numpy(tokens[i : i + batch]), size) for i in range(0, len(tokens), batch)]
+            [
+                decoder(torch.from_numpy(tokens[i : i + batch]).to(device), size).cpu()
+                for i in range(0, len(tokens), batch)
+            ]
         )
 
 
 def train_and_test(
-    train: Arrays, val: Arrays, test: Arrays, settings: DecoderSettings, seed: int
+    train: Arrays,
+    val: Arrays,
+    test: Arrays,
+    settings: DecoderSettings,
+    seed: int,
+    device: torch.device = CPU,
 ) -> dict[str, Any]:
-    """Fit the decoder on ``train`` (tokens [N, T, D], masks [N, S, S]); keep the epoch with the
-    lowest validation loss; return test probabilities [N, S, S] from that epoch."""
+    """Fit the decoder on ``train`` (tokens [N, T, D], masks [N, S, S]) on ``device``, batches moved
+    there as they are drawn; keep the epoch with the lowest validation loss; return test
+    probabilities [N, S, S] from that epoch."""
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     tokens, masks = torch.from_numpy(train[0]), torch.from_numpy(train[1]).float()
     size = masks.shape[-1]
-    decoder = TokenGridDecoder(tokens.shape[2], settings.channels)
+    decoder = TokenGridDecoder(tokens.shape[2], settings.channels).to(device)
     optimiser = AdamW(decoder.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
 
     def loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -80,11 +93,11 @@ def train_and_test(
     val_masks = torch.from_numpy(val[1]).float()
 
     def batch_loss(index: torch.Tensor) -> torch.Tensor:
-        return loss(decoder(tokens[index], size), masks[index])
+        return loss(decoder(tokens[index].to(device), size), masks[index].to(device))
 
     def validate() -> float:  # the validation loss, negated: higher is better
         with torch.no_grad():
-            return -float(loss(_logits(decoder, val[0], size), val_masks))
+            return -float(loss(_logits(decoder, val[0], size, device), val_masks))
 
     fit = fit_selecting_on_validation(
         decoder,
@@ -98,7 +111,7 @@ def train_and_test(
         generator,
     )
     return {
-        "test_probabilities": _logits(decoder, test[0], size).sigmoid().numpy(),
+        "test_probabilities": _logits(decoder, test[0], size, device).sigmoid().numpy(),
         "val_loss": -fit["best_value"],
         "best_epoch": fit["best_epoch"],
         "epochs_run": fit["epochs_run"],
@@ -115,10 +128,12 @@ def segment_cell(
     seed: int,
     settings: DecoderSettings,
     labels: dict[str, object],
+    device: torch.device = CPU,
 ) -> pl.DataFrame:
     """Train a decoder on the subset's token grids and masks, test once, report Dice three ways.
 
-    ``masks(frame)`` gives the masks [n, S, S] of a frame's samples in the encoder's input geometry.
+    ``masks(frame)`` gives the masks [n, S, S] of a frame's samples in the encoder's input geometry;
+    the decoder trains on ``device``.
 
     A result whose MGCA Dice does not exceed the all-empty predictor's is flagged
     (``beats_empty_predictor`` false on every row of the cell).
@@ -131,7 +146,7 @@ def segment_cell(
         return tokens, masks(frame)
 
     test = arrays(cell.test)
-    result = train_and_test(arrays(cell.train), arrays(cell.val), test, settings, seed)
+    result = train_and_test(arrays(cell.train), arrays(cell.val), test, settings, seed, device)
     metrics = dice_with_intervals(result["test_probabilities"], test[1], seed=seed)
     columns = {
         "dataset": info.dataset,

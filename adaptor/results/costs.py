@@ -19,7 +19,7 @@ def stage_seconds(wall: pl.DataFrame) -> pl.DataFrame:
         wall.group_by("stage")
         .agg(pl.col("seconds").sum().round(1), pl.len().cast(pl.Int64).alias("jobs"))
         .with_columns((pl.col("seconds") / total if total else pl.lit(None, pl.Float64)).alias("share"))
-        .sort("seconds", descending=True)
+        .sort(["seconds", "stage"], descending=[True, False])  # ties in stage order, not hash order
     )
 
 

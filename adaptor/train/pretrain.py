@@ -9,6 +9,7 @@ uninterrupted run ends (on CPU).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -25,6 +26,7 @@ import polars as pl
 import torch
 
 from adaptor.cache.store import Cache, identity_key, usable
+from adaptor.devices import autocast
 from adaptor.model.adaptor import WEIGHTS, Adaptor, AdaptorConfig, count_parameters, load_adaptor
 from adaptor.model.loss import contrastive_loss
 from adaptor.progress import Progress
@@ -52,6 +54,7 @@ class PretrainSettings:
     mode: str = "pooled"
     token_ram_gb: float = 8.0
     gather_negatives: bool = True
+    precision: str = "bf16"  # training steps on a GPU under bf16 autocast; the CPU trains in fp32
     # The Adaptor's size (AdaptorConfig's width, layers, heads, ffn, dropout); each key not given is
     # the paper's. A smaller one is for ablations and for tests.
     architecture: dict[str, Any] = field(default_factory=dict)
@@ -184,6 +187,7 @@ def pretrain(
             "stopped": False,
         }
     steps = Progress(settings.epochs * steps_per_epoch - progress["step"], "pre-training", "steps")
+    precision = autocast(device) if settings.precision == "bf16" else contextlib.nullcontext()
     for epoch in range(progress["epoch"] + 1, settings.epochs):
         if progress["stopped"]:
             break
@@ -194,10 +198,10 @@ def pretrain(
             for group in optimiser.param_groups:
                 group["lr"] = settings.lr * factor(progress["step"])
             batch = local_slice(batch)
-            out_image, out_text = trainer(*batch)
-            loss = batch_loss(
-                out_image, out_text, model.scale(), settings.text_to_image_weight, settings.gather_negatives
-            )
+            with precision:
+                out_image, out_text = trainer(*batch)
+                weight, gather = settings.text_to_image_weight, settings.gather_negatives
+                loss = batch_loss(out_image, out_text, model.scale(), weight, gather)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()

@@ -31,6 +31,19 @@ def test_stage_seconds_sum_each_stages_jobs_with_their_share() -> None:
     assert stages["pretrain"]["share"] == pytest.approx(50 / 204)
 
 
+def test_stages_with_equal_seconds_keep_one_order() -> None:
+    """Ties by name, so two runs' reports list them alike (group_by's order is not stable)."""
+    tied = pl.DataFrame({"stage": ["zeroshot_split", "subsets", "masks", "pretrain"], "job": list("abcd")})
+    for seed in range(5):
+        shuffled = tied.with_columns(seconds=pl.Series([1.7, 1.7, 1.7, 9.0])).sample(fraction=1.0, seed=seed)
+        assert costs.stage_seconds(shuffled)["stage"].to_list() == [
+            "pretrain",
+            "masks",
+            "subsets",
+            "zeroshot_split",
+        ]
+
+
 def test_a_caches_seconds_add_up_its_parts() -> None:
     caches = costs.cache_seconds(WALL)
     assert caches.rows() == [

@@ -116,12 +116,15 @@ def test_token_pairs_stream_every_pair_once_when_over_budget(tmp_path: Path) -> 
     assert streamed.batch_sizes(8) == [len(batch[0]) for batch in streamed.batches(8, generator)]
 
 
-def test_training_is_deterministic_on_cpu(tmp_path: Path) -> None:
+def test_training_is_deterministic_on_cpu_where_bf16_changes_nothing(tmp_path: Path) -> None:
+    """Two runs give the same history; bf16 (autocast on a GPU only) trains a CPU run in fp32."""
     manifest, image, text = _caches(tmp_path)
-    settings = PretrainSettings(epochs=2, batch_size=16, lr=1e-4, architecture=SMALL)
+    settings = PretrainSettings(epochs=2, batch_size=16, lr=1e-4, architecture=SMALL, precision="bf16")
     first = pretrain(manifest, open_cache(image), open_cache(text), settings, tmp_path / "a")
     second = pretrain(manifest, open_cache(image), open_cache(text), settings, tmp_path / "b")
-    assert first["history"] == second["history"]
+    fp32 = PretrainSettings(epochs=2, batch_size=16, lr=1e-4, architecture=SMALL, precision="fp32")
+    third = pretrain(manifest, open_cache(image), open_cache(text), fp32, tmp_path / "c")
+    assert first["history"] == second["history"] == third["history"]
 
 
 def test_early_stopping(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 TINY = Path(__file__).with_name("tiny.yaml")
 FAKE_SBATCH = Path(__file__).with_name("fake_sbatch.py")
-GPU_RULES = {"embed", "embed_part", "pretrain"}
+GPU_RULES = {"embed", "embed_part", "pretrain", "evaluate_segmentation"}
 # Columns that hold seconds or rates: they differ between any two runs.
 TIMING = ("wall_seconds", "pretrain_seconds", "train_samples_per_second")
 

@@ -174,6 +174,7 @@ def get_embed_settings(wildcards):
             "compression": EMBED["compression"],
             "tokens": wildcards.dataset in EMBED["tokens"],
             "on_error": config["on_error"],
+            "decode": EMBED["decode"],
         }
     )
 

@@ -55,8 +55,9 @@ rule evaluate_classification:
     benchmark:
         "results/benchmarks/evaluate_classification/{dataset}/{method}/{image_encoder}/{text_encoder}/{seed}.tsv"
     conda:
-        CPU_ENV
+        GPU_ENV if CLASSIFICATION["gpus"] else CPU_ENV
     resources:
+        **gpu_resources(CLASSIFICATION["gpus"]),
         mem_mb=memory(4000),
     params:
         settings=as_json(CLASSIFICATION["head"]),
@@ -66,7 +67,8 @@ rule evaluate_classification:
         "python -m adaptor evaluate --manifest {input.manifest:q} --features {input.features:q}"
         " --exclude {input.features_rejects:q} --subsets {input.subsets:q} --seed {wildcards.seed:q}"
         " --fractions {params.fractions:q} --method {wildcards.method:q} --image-encoder {wildcards.image_encoder:q}"
-        " --text-encoder={params.text_encoder:q} --settings {params.settings:q} --out {output:q} > {log:q} 2>&1"
+        " --text-encoder={params.text_encoder:q} --settings {params.settings:q} --out {output:q}"
+        " --gpus {resources.gpu:q} > {log:q} 2>&1"
 
 
 rule masks:
@@ -102,9 +104,10 @@ rule evaluate_segmentation:
     benchmark:
         "results/benchmarks/evaluate_segmentation/{dataset}/{method}/{image_encoder}/{text_encoder}/{seed}.tsv"
     conda:
-        CPU_ENV
+        GPU_ENV if SEGMENTATION["gpus"] else CPU_ENV
     threads: 1
     resources:
+        **gpu_resources(SEGMENTATION["gpus"]),
         mem_mb=memory(16000),
     params:
         settings=as_json(SEGMENTATION["decoder"]),
@@ -117,7 +120,7 @@ rule evaluate_segmentation:
         " --exclude {input.features_rejects:q} --subsets {input.subsets:q} --seed {wildcards.seed:q}"
         " --fractions {params.fractions:q} --method {wildcards.method:q} --image-encoder {wildcards.image_encoder:q}"
         " --text-encoder={params.text_encoder:q} --settings {params.settings:q} --out {output:q}"
-        " --threads {threads:q} > {log:q} 2>&1"
+        " --threads {threads:q} --gpus {resources.gpu:q} > {log:q} 2>&1"
 
 
 rule evaluate_zeroshot:
