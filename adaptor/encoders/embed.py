@@ -280,12 +280,15 @@ def image_shards(
         for first in range(bounds[shard][0], bounds[shard][1], size)
     ]
     preprocess = encoder.spec.preprocess
+    on_device = decode_on_device(decode, device)
     loader = DataLoader(
-        _Images(paths, preprocess, decode_on_device(decode, device)),
+        _Images(paths, preprocess, on_device),
         batch_sampler=batches,
         num_workers=num_workers,
         collate_fn=_collate,
-        pin_memory=device.type == "cuda",
+        # Pinned pages speed the copy of decoded images to the GPU; JPEG bytes are read by the
+        # decoder where they are, and pinning them would only copy every file once more.
+        pin_memory=device.type == "cuda" and not on_device,
     )
     module = encoder.inference_module().to(device).to(memory_format=torch.channels_last)
     assembler = _ShardAssembler(bounds, encoder, tokens, dtype)
