@@ -105,6 +105,23 @@ class LoadedEncoder:
         return folded() if folded else self.module
 
     @torch.inference_mode()
+    def stage_shapes(self, size: int | None = None) -> list[tuple[int, int, int]]:
+        """(channels, height, width) of each stage's map at ``size`` px (the preprocessing's crop by
+        default); empty for an encoder without stages (text, the xrv autoencoder)."""
+        stages = getattr(self.module, "stages", None)
+        if stages is None:
+            return []
+        preprocess = self.spec.preprocess
+        side = size or preprocess.crop
+        return [tuple(m.shape[1:]) for m in stages(torch.zeros(1, preprocess.channels, side, side))]
+
+    def is_pyramid(self) -> bool:
+        """Whether the stages shrink as they deepen (a CNN: a U-Net fits), unlike a ViT's blocks,
+        which keep one token grid."""
+        shapes = self.stage_shapes()
+        return len({shape[1:] for shape in shapes}) > 1
+
+    @torch.inference_mode()
     def probe(self) -> tuple[int, tuple[int, int]]:
         """Output width and token shape (T, E), from one forward on a blank input.
 
@@ -204,6 +221,14 @@ class _TimmEncoder(nn.Module):
     def folded(self) -> _TimmEncoder:
         """The same encoder with its feature extractor's BatchNorms folded (for inference only)."""
         return _TimmEncoder(self.model, fold_batch_norms(self.features))
+
+    def stages(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """Each stage's feature map, shallowest first (the stages timm's ``feature_info`` names):
+        what a U-Net decoder climbs back through."""
+        maps: list[torch.Tensor] = self.model.forward_intermediates(
+            images, indices=len(self.model.feature_info), intermediates_only=True
+        )
+        return maps
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         features = self.features(images)
