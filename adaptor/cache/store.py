@@ -5,6 +5,8 @@ A cache group holds, row for row in manifest order:
 - ``ids`` [N] str: the sample ids;
 - ``embeddings`` [N, D]: pooled vectors (float16 by default);
 - ``tokens`` [N, T, E] and ``token_mask`` [N, T] bool, when asked for: patch tokens or token states;
+- ``stage0`` ... ``stageK`` [N, C_k, H_k, W_k], when asked for: a CNN's feature map after each stage,
+  shallowest first, for the U-Net segmentation decoder;
 - ``reasons`` [N] str: empty for an embedded sample, else why it was rejected;
 - ``done`` [S] bool: shard ``s`` is completely written. It is set last, after the shard's data.
 
@@ -46,6 +48,11 @@ FORMAT = 2  # 2: checksummed chunks, every shard file written
 PER_SAMPLE = ("embeddings", "tokens", "token_mask", "reasons")
 
 
+def stage_name(index: int) -> str:
+    """The array of the ``index``-th stage map (0: the shallowest)."""
+    return f"stage{index}"
+
+
 def ids_sha256(ids: list[str] | np.ndarray) -> str:
     """Hash of the ordered sample ids: ties a cache to the manifest it was built from."""
     return hashlib.sha256("\n".join(map(str, ids)).encode()).hexdigest()
@@ -85,11 +92,23 @@ class Layout:
     compression: str | None = None
     token_shape: tuple[int, int] | None = None
     token_mask: bool = False
+    stage_shapes: tuple[tuple[int, int, int], ...] | None = None
 
     def row_bytes(self) -> int:
         """Bytes of one sample in the widest per-sample array."""
         tokens = self.token_shape[0] * self.token_shape[1] if self.token_shape else 0
-        return np.dtype(self.dtype).itemsize * max(self.dim, tokens)
+        stages = [c * h * w for c, h, w in self.stage_shapes or ()]
+        return np.dtype(self.dtype).itemsize * max(self.dim, tokens, *stages)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The layout as stored in a cache's attributes; without stage maps, as it was before they
+        existed, so that a finished cache keeps its layout key."""
+        fields = asdict(self)
+        return fields if self.stage_shapes else {k: v for k, v in fields.items() if k != "stage_shapes"}
+
+    def stage_bytes(self) -> int:
+        """Bytes of one sample's stage maps: what caching them costs per image."""
+        return np.dtype(self.dtype).itemsize * sum(c * h * w for c, h, w in self.stage_shapes or ())
 
     def chunk_size(self, n: int) -> int:
         """Rows per chunk (the unit of reading), capped so that token chunks stay small to read."""
@@ -157,6 +176,8 @@ def create(
         per_sample("tokens", layout.token_shape, layout.dtype)
         if layout.token_mask:
             per_sample("token_mask", layout.token_shape[:1], "bool")
+    for index, shape in enumerate(layout.stage_shapes or ()):
+        per_sample(stage_name(index), tuple(shape), layout.dtype)
     group.create_array(
         "reasons",
         shape=(n,),
@@ -170,7 +191,7 @@ def create(
         "identity": identity,
         "key": identity_key(identity),
         "ids_sha256": ids_sha256(ids),
-        "layout": asdict(layout) | {"shard_rows": shard, "chunk_rows": chunk},
+        "layout": layout.as_dict() | {"shard_rows": shard, "chunk_rows": chunk},
         "complete": False,
         "format": FORMAT,
     }
@@ -258,9 +279,10 @@ def _shard_file(path: Path, array: zarr.Array[Any], shard: int) -> Path:
 def _shards_of(path: Path, group: zarr.Group) -> list[tuple[zarr.Array[Any], int, int, int]]:
     """(array, shard, first row, stop row) for every shard of every per-sample array."""
     n, rows = member(group, "ids").shape[0], shard_rows(group)
+    stages = [stage_name(index) for index in range(len(attribute(group, "layout").get("stage_shapes") or ()))]
     return [
         (member(group, name), shard, start, stop)
-        for name in PER_SAMPLE
+        for name in [*PER_SAMPLE, *stages]
         if name in group
         for shard, (start, stop) in enumerate(shard_bounds(n, rows))
     ]
@@ -434,6 +456,19 @@ class Cache:
         if "token_mask" in group:
             return tokens, read_checked(self.path, member(group, "token_mask"), rows=stored)
         return tokens, np.ones(tokens.shape[:2], dtype=bool)
+
+    @property
+    def stage_count(self) -> int:
+        return len(self.attrs["layout"].get("stage_shapes") or ())
+
+    def stages(self, wanted: list[str] | np.ndarray) -> list[np.ndarray]:
+        """Each stage's maps [n, C, H, W] (float32) for ``wanted`` ids, shallowest first, from disk."""
+        if not self.stage_count:
+            raise CacheMismatch(f"{self.path}: no stage maps; set embed.stages for this dataset")
+        group = zarr.open_group(self.path, mode="r")
+        stored = self.stored_rows[self.rows(wanted)]
+        arrays = [member(group, stage_name(index)) for index in range(self.stage_count)]
+        return [read_checked(self.path, a, rows=stored).astype(np.float32, copy=False) for a in arrays]
 
 
 def _differences(expected: dict[str, Any], found: dict[str, Any], prefix: str = "") -> list[str]:

@@ -14,7 +14,7 @@ import itertools
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -30,7 +30,7 @@ from adaptor.data.device_images import DECODES, decode_greys, decode_on_device, 
 from adaptor.data.images import Preprocess, read_grey
 from adaptor.devices import autocast, compute_device
 from adaptor.encoders.registry import LoadedEncoder
-from adaptor.errors import SampleError
+from adaptor.errors import SampleError, SettingsError
 from adaptor.progress import Progress
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,7 @@ class EmbedSettings:
     dtype: str = "float16"
     compression: str | None = None
     tokens: bool = False
+    stages: bool = False
     on_error: str = "fail"
     decode: str = "auto"
 
@@ -65,7 +66,18 @@ class EmbedSettings:
             compression=self.compression,
             token_shape=encoder.token_shape if self.tokens else None,
             token_mask=self.tokens and encoder.spec.modality == "text",
+            stage_shapes=self._stage_shapes(encoder),
         )
+
+    def _stage_shapes(self, encoder: LoadedEncoder) -> tuple[tuple[int, int, int], ...] | None:
+        if not self.stages:
+            return None
+        if not encoder.is_pyramid():
+            raise SettingsError(
+                f"embed.stages: {encoder.spec.name} has no pyramid of stage maps (a ViT keeps one token "
+                "grid): its segmentation reads the token grid; leave the stages to CNN encoders"
+            )
+        return tuple((c, h, w) for c, h, w in encoder.stage_shapes())
 
 
 def cache_identity(encoder: LoadedEncoder, ids: list[str]) -> dict[str, object]:
@@ -84,7 +96,13 @@ class _ShardBuffer:
 
     @classmethod
     def empty(
-        cls, shard: int, bounds: tuple[int, int], encoder: LoadedEncoder, tokens: bool, dtype: np.dtype
+        cls,
+        shard: int,
+        bounds: tuple[int, int],
+        encoder: LoadedEncoder,
+        tokens: bool,
+        dtype: np.dtype,
+        stage_shapes: list[tuple[int, int, int]] | None = None,
     ) -> _ShardBuffer:
         """Zeroed arrays in the cache's dtype (float16 halves the RAM a token shard needs)."""
         start, stop = bounds
@@ -94,6 +112,8 @@ class _ShardBuffer:
             arrays["tokens"] = np.zeros((rows, *encoder.token_shape), dtype=dtype)
             if encoder.spec.modality == "text":
                 arrays["token_mask"] = np.zeros((rows, encoder.token_shape[0]), dtype=bool)
+        for index, shape in enumerate(stage_shapes or []):
+            arrays[store.stage_name(index)] = np.zeros((rows, *shape), dtype=dtype)
         return cls(shard, start, arrays, [""] * rows)
 
     def put(
@@ -102,9 +122,12 @@ class _ShardBuffer:
         pooled: torch.Tensor,
         tokens: torch.Tensor,
         mask: torch.Tensor | None = None,
+        stages: list[torch.Tensor] | None = None,
     ) -> None:
         local = rows - self.start
         self.arrays["embeddings"][local] = pooled.float().cpu().numpy()
+        for index, stage in enumerate(stages or []):
+            self.arrays[store.stage_name(index)][local] = stage.float().cpu().numpy()
         if "tokens" in self.arrays:
             if mask is not None:  # padding states depend on the batch; store zeros there
                 tokens = tokens * mask.unsqueeze(-1).to(tokens.dtype)
@@ -222,6 +245,10 @@ def _device_batch(
     return batch.rows, torch.stack([images[position] for position in sorted(images)]), reasons
 
 
+# An image batch's encoder outputs: pooled vectors, tokens and, when cached, the stage maps.
+_Outputs = tuple[torch.Tensor, torch.Tensor, list[torch.Tensor] | None]
+
+
 @dataclass
 class _ShardAssembler:
     """Fills shard buffers batch by batch and hands each one over when the next shard begins."""
@@ -230,10 +257,11 @@ class _ShardAssembler:
     encoder: LoadedEncoder
     tokens: bool
     dtype: np.dtype
+    stage_shapes: list[tuple[int, int, int]] | None = None
     buffer: _ShardBuffer | None = None
 
     def add(
-        self, rows: np.ndarray, reasons: list[str], outputs: tuple[torch.Tensor, ...] | None
+        self, rows: np.ndarray, reasons: list[str], outputs: _Outputs | None
     ) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
         shard_size = self.bounds[0][1] - self.bounds[0][0]  # every shard but the last is full
         shard = int(rows[0]) // shard_size
@@ -241,9 +269,12 @@ class _ShardAssembler:
             yield self.buffer.finish()
             self.buffer = None
         if self.buffer is None:
-            self.buffer = _ShardBuffer.empty(shard, self.bounds[shard], self.encoder, self.tokens, self.dtype)
+            self.buffer = _ShardBuffer.empty(
+                shard, self.bounds[shard], self.encoder, self.tokens, self.dtype, self.stage_shapes
+            )
         if outputs is not None:
-            self.buffer.put(rows[[not reason for reason in reasons]], *outputs)
+            pooled, tokens, stages = outputs
+            self.buffer.put(rows[[not reason for reason in reasons]], pooled, tokens, stages=stages)
         for row, reason in zip(rows.tolist(), reasons, strict=True):
             self.buffer.reasons[row - self.buffer.start] = reason
 
@@ -264,6 +295,7 @@ def image_shards(
     counted: Callable[[int], None] = lambda rows: None,
     decode: str = "auto",
     timings: dict[str, float] | None = None,
+    stage_shapes: list[tuple[int, int, int]] | None = None,
 ) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
     """Read in workers, decode JPEGs on the device (``decode``: :func:`decode_on_device`) or in the
     workers, encode in channels_last with BatchNorms folded, yield whole shards; ``counted`` hears
@@ -290,18 +322,19 @@ def image_shards(
         # decoder where they are, and pinning them would only copy every file once more.
         pin_memory=device.type == "cuda" and not on_device,
     )
-    module = encoder.inference_module().to(device).to(memory_format=torch.channels_last)
-    assembler = _ShardAssembler(bounds, encoder, tokens, dtype)
+    module: Any = encoder.inference_module().to(device).to(memory_format=torch.channels_last)
+    assembler = _ShardAssembler(bounds, encoder, tokens, dtype, stage_shapes)
     watch = _Stopwatch(device)
-    in_flight: tuple[np.ndarray, list[str], tuple[torch.Tensor, ...] | None] | None = None
+    in_flight: tuple[np.ndarray, list[str], _Outputs | None] | None = None
     with torch.inference_mode(), autocast(device):
         for batch in loader:
             with watch.timing("decode"):
                 rows, images, reasons = _device_batch(batch, paths, preprocess, device)
-            outputs = None
+            outputs: _Outputs | None = None
             if images is not None:
                 with watch.timing("forward"):
-                    outputs = module(images.contiguous(memory_format=torch.channels_last))
+                    inputs = images.contiguous(memory_format=torch.channels_last)
+                    outputs = module.with_stages(inputs) if stage_shapes else (*module(inputs), None)
             if in_flight is not None:
                 yield from assembler.add(*in_flight)
                 counted(len(in_flight[0]))
@@ -392,7 +425,7 @@ def init_cache(
     ids = manifest["id"].to_list()
     identity = cache_identity(encoder, ids)
     layout = settings.layout(encoder)
-    layout_key = store.identity_key(asdict(layout))
+    layout_key = store.identity_key(layout.as_dict())
     if resume and (Path(path) / "zarr.json").exists():
         group = zarr.open_group(path, mode="r+")
         same = (group.attrs.get("key"), group.attrs.get("layout_key"))
@@ -430,12 +463,14 @@ def embed_part(
         "samples",
     )
     timings: dict[str, float] = {}
+    stage_shapes = [tuple(shape) for shape in store.attribute(group, "layout").get("stage_shapes") or []]
     if encoder.spec.modality == "image":
         paths = manifest["path"].to_list()
         shards = image_shards(
             *(encoder, paths, bounds, todo, settings.num_workers, device, tokens, dtype, counter.update),
             decode=settings.decode,
             timings=timings,
+            stage_shapes=stage_shapes,
         )
     else:
         texts = manifest["text"].to_list()

@@ -230,6 +230,12 @@ class _TimmEncoder(nn.Module):
         )
         return maps
 
+    def with_stages(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        """The pooled vector, the tokens and every stage's map from one pass (BatchNorms unfolded:
+        the stages are read between them)."""
+        final, maps = self.model.forward_intermediates(images, indices=len(self.model.feature_info))
+        return self.model.forward_head(final, pre_logits=True), final.flatten(2).transpose(1, 2), maps
+
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         features = self.features(images)
         pooled = self.model.forward_head(features, pre_logits=True)

@@ -96,6 +96,33 @@ def test_token_arrays_are_read_by_id(tmp_path: Path) -> None:
     np.testing.assert_array_equal(read_mask, mask[[2, 0]])
 
 
+def test_a_layout_without_stage_maps_is_stored_as_before_they_existed() -> None:
+    """So a cache finished before stage maps keeps its layout key and is resumed, not rebuilt."""
+    assert "stage_shapes" not in Layout(dim=3).as_dict()
+    assert Layout(dim=3, stage_shapes=((1, 2, 2),)).as_dict()["stage_shapes"] == ((1, 2, 2),)
+
+
+def test_stage_maps_are_stored_per_stage_read_by_id_and_checked(tmp_path: Path) -> None:
+    shapes = ((2, 4, 4), (3, 2, 2))
+    layout = Layout(dim=1, shard_rows=2, chunk_rows=1, dtype="float32", stage_shapes=shapes)
+    assert layout.stage_bytes() == 4 * (2 * 16 + 3 * 4)
+    group = store.create(tmp_path / "s.zarr", ["a", "b", "c"], layout, {})
+    maps = [np.arange(3 * np.prod(shape), dtype=np.float32).reshape(3, *shape) for shape in shapes]
+    for shard, (start, stop) in enumerate(store.shard_bounds(3, 2)):
+        arrays = {f"stage{i}": stage[start:stop] for i, stage in enumerate(maps)}
+        store.write_shard(group, shard, arrays | {"embeddings": np.zeros((stop - start, 1))})
+    store.finalize(tmp_path / "s.zarr")
+    cache = open_cache(tmp_path / "s.zarr")
+    for read, written in zip(cache.stages(["c", "a"]), maps, strict=True):
+        np.testing.assert_array_equal(read, written[[2, 0]])
+    shard_file = tmp_path / "s.zarr" / "stage1" / "c" / "0" / "0" / "0" / "0"  # shard 0: rows 0-1
+    shard_file.unlink()  # a deleted stage shard is damage, named like any other
+    assert any("stage1 rows 0-1 are missing" in problem for problem in store.verify(tmp_path / "s.zarr"))
+    with pytest.raises(CacheMismatch, match="no stage maps"):
+        _cache(tmp_path / "plain.zarr", ["a"], np.zeros((1, 2)), {})
+        open_cache(tmp_path / "plain.zarr").stages(["a"])
+
+
 def test_rows_are_read_in_the_order_asked_across_chunks(tmp_path: Path) -> None:
     values = np.arange(100 * 3, dtype=np.float32).reshape(100, 3)
     ids = [f"s{i}" for i in range(100)]

@@ -18,7 +18,7 @@ from adaptor.data.demo.writers import _save
 from adaptor.data.images import Preprocess, read_grey
 from adaptor.encoders.embed import EmbedSettings, embed_manifest, embed_part, init_cache
 from adaptor.encoders.registry import EncoderSpec, LoadedEncoder, load_encoder
-from adaptor.errors import SampleError
+from adaptor.errors import SampleError, SettingsError
 
 
 def _images(root: Path, count: int) -> pl.DataFrame:
@@ -186,3 +186,43 @@ def test_decoding_jpegs_on_the_device_gives_the_same_cache_within_cosine_0_999(
     assert (reports["cpu"]["decode"], reports["gpu"]["decode"]) == ("workers", "device")
     assert reports["gpu"]["device_decode_seconds"] > 0 and reports["cpu"]["device_decode_seconds"] is None
     assert 0 < reports["gpu"]["forward_share"] < 1 and reports["gpu"]["gpu_busy_share"] is None
+
+
+def test_a_cnns_stage_maps_are_cached_with_its_vectors_and_a_vit_is_refused(tmp_path: Path) -> None:
+    frame = _images(tmp_path, 5)
+    encoder = _resnet(tmp_path, batch_size=2)
+    settings = EmbedSettings(num_workers=0, shard_rows=2, chunk_rows=1, dtype="float32", stages=True)
+    assert embed_manifest(encoder, frame, tmp_path / "s.zarr", settings).is_empty()
+    cache = open_cache(tmp_path / "s.zarr")
+    image = Preprocess(resize=40, crop=32)(read_grey(frame["path"][3]))
+    with torch.inference_mode():
+        pooled, _, maps = encoder.module.with_stages(image[None])  # type: ignore[operator]
+    np.testing.assert_allclose(cache.embeddings[cache.rows(["s3"])][0], pooled[0].numpy(), atol=1e-5)
+    stored = cache.stages(["s3"])
+    assert (
+        [m.shape[1:] for m in stored]
+        == [tuple(m.shape[1:]) for m in maps]
+        == [
+            (64, 16, 16),
+            (64, 8, 8),
+            (128, 4, 4),
+            (256, 2, 2),
+            (512, 1, 1),
+        ]
+    )
+    for ours, theirs in zip(stored, maps, strict=True):
+        np.testing.assert_allclose(ours[0], theirs[0].numpy(), atol=1e-5)
+    assert settings.layout(encoder).stage_bytes() == 4 * sum(c * h * w for c, h, w in encoder.stage_shapes())
+    vit = load_encoder(
+        EncoderSpec(
+            "v",
+            "image",
+            "timm",
+            "vit_tiny_patch16_224",
+            weights="random",
+            model_kwargs={"img_size": 32},
+            preprocess={"resize": 32, "crop": 32},
+        )
+    )
+    with pytest.raises(SettingsError, match="no pyramid of stage maps"):
+        settings.layout(vit)
