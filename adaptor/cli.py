@@ -268,7 +268,7 @@ def cmd_segment(args: argparse.Namespace) -> None:
     from adaptor.data.images import Preprocess
     from adaptor.data.masks import masks_for
     from adaptor.devices import compute_device
-    from adaptor.evaluate.segmentation import DecoderSettings, segment_cell
+    from adaptor.evaluate.segmentation import DecoderSettings, segment_cell, token_grid
 
     frame, info, features, settings, columns = _cell_inputs(args)
     preprocess = Preprocess(**json.loads(args.image_spec)["preprocess"])
@@ -277,7 +277,7 @@ def cmd_segment(args: argparse.Namespace) -> None:
         rows = segment_cell(
             frame,
             info,
-            features,
+            token_grid(features),
             lambda frame: masks_for(args.masks, frame, preprocess),
             subsets,
             fraction,

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 import torch
+from torch import nn
 
 from adaptor.cache.store import Cache
 from adaptor.data.manifest import ManifestInfo
@@ -28,16 +29,23 @@ from adaptor.evaluate.run import result_rows
 from adaptor.evaluate.subsets import CellData
 from adaptor.model.decoders import PAPER_CHANNELS, TokenGridDecoder
 from adaptor.model.loss import segmentation_loss
+from adaptor.model.unet import DEFAULT_WIDTHS, UNetDecoder
 
-Arrays = tuple[np.ndarray, np.ndarray]
+# A cell's model inputs, one array per input aligned on samples: [tokens [N, T, D]] for the token-grid
+# decoder; [stage maps [N, C_k, H_k, W_k] ..., Adaptor vectors [N, A] (the Adaptor methods only)]
+# for the U-Net. With the masks [N, S, S]:
+Inputs = list[np.ndarray]
+Arrays = tuple[Inputs, np.ndarray]
+DECODERS = ("conv", "unet")
 
 
 @dataclass(frozen=True)
 class DecoderSettings:
     """The reference's recipe: AdamW lr 5e-4, wd 1e-4, batch 4; 10 x focal(gamma 2) - log Dice.
 
-    ``channels``: the decoder's widths, the first conv's then each upsampling stage's (the
-    reference's by default; the CPU demo narrows them).
+    ``channels``: the token-grid decoder's widths, the first conv's then each upsampling stage's
+    (the reference's by default; the CPU demo narrows them). ``unet_widths``: the U-Net's, its
+    bottleneck's then each climb's, one per encoder stage.
     """
 
     lr: float = 5e-4
@@ -48,23 +56,59 @@ class DecoderSettings:
     focal_weight: float = 10.0
     focal_gamma: float = 2.0
     channels: tuple[int, ...] = PAPER_CHANNELS
+    unet_widths: tuple[int, ...] = DEFAULT_WIDTHS
 
     @classmethod
     def from_config(cls, entry: dict[str, Any]) -> DecoderSettings:
         """From the config's decoder entry (its keys are this class's fields; lists become tuples)."""
-        return cls(**entry | ({"channels": tuple(entry["channels"])} if "channels" in entry else {}))
+        widths: dict[str, Any] = {
+            key: tuple(entry[key]) for key in ("channels", "unet_widths") if key in entry
+        }
+        return cls(**entry | widths)
+
+
+@dataclass(frozen=True)
+class Decoder:
+    """Which decoder a cell trains, and so what it reads: ``conv`` the token grid (ViTs), ``unet``
+    the stage maps (CNNs), with the Adaptor's vector at the bottleneck when ``adaptor``."""
+
+    kind: str = "conv"
+    adaptor: bool = False
+
+    def __post_init__(self) -> None:
+        if self.kind not in DECODERS:
+            raise ValueError(f"decoder must be one of {DECODERS}, got {self.kind!r}")
+
+    def build(self, inputs: Inputs, settings: DecoderSettings) -> nn.Module:
+        if self.kind == "conv":
+            return TokenGridDecoder(inputs[0].shape[2], settings.channels)
+        stages = inputs[:-1] if self.adaptor else inputs
+        adaptor_dim = inputs[-1].shape[1] if self.adaptor else None
+        return UNetDecoder(tuple(stage.shape[1] for stage in stages), adaptor_dim, settings.unet_widths)
+
+    def logits(self, decoder: nn.Module, inputs: list[torch.Tensor], size: int) -> torch.Tensor:
+        if self.kind == "conv":
+            return decoder(inputs[0], size)  # type: ignore[no-any-return]
+        if self.adaptor:
+            return decoder(inputs[:-1], size, inputs[-1])  # type: ignore[no-any-return]
+        return decoder(inputs, size)  # type: ignore[no-any-return]
+
+
+def _rows(inputs: Inputs, index: np.ndarray | slice, device: torch.device) -> list[torch.Tensor]:
+    return [torch.as_tensor(array[index]).float().to(device) for array in inputs]
 
 
 def _logits(
-    decoder: TokenGridDecoder, tokens: np.ndarray, size: int, device: torch.device, batch: int = 64
+    decoder: nn.Module, kind: Decoder, inputs: Inputs, size: int, device: torch.device, batch: int = 64
 ) -> torch.Tensor:
     """Logits [N, S, S] on the CPU, computed batch by batch on ``device``."""
     decoder.eval()
+    n = len(inputs[0])
     with torch.no_grad():
         return torch.cat(
             [
-                decoder(torch.from_numpy(tokens[i : i + batch]).to(device), size).cpu()
-                for i in range(0, len(tokens), batch)
+                kind.logits(decoder, _rows(inputs, slice(i, i + batch), device), size).cpu()
+                for i in range(0, n, batch)
             ]
         )
 
@@ -76,15 +120,16 @@ def train_and_test(
     settings: DecoderSettings,
     seed: int,
     device: torch.device = CPU,
+    kind: Decoder = Decoder(),
 ) -> dict[str, Any]:
-    """Fit the decoder on ``train`` (tokens [N, T, D], masks [N, S, S]) on ``device``, batches moved
-    there as they are drawn; keep the epoch with the lowest validation loss; return test
-    probabilities [N, S, S] from that epoch."""
+    """Fit the decoder on ``train`` (inputs, masks [N, S, S]) on ``device``, batches moved there as
+    they are drawn; keep the epoch with the lowest validation loss; return test probabilities
+    [N, S, S] from that epoch."""
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
-    tokens, masks = torch.from_numpy(train[0]), torch.from_numpy(train[1]).float()
+    inputs, masks = train[0], torch.from_numpy(train[1]).float()
     size = masks.shape[-1]
-    decoder = TokenGridDecoder(tokens.shape[2], settings.channels).to(device)
+    decoder = kind.build(inputs, settings).to(device)
     optimiser = AdamW(decoder.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
 
     def loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -93,25 +138,25 @@ def train_and_test(
     val_masks = torch.from_numpy(val[1]).float()
 
     def batch_loss(index: torch.Tensor) -> torch.Tensor:
-        return loss(decoder(tokens[index].to(device), size), masks[index].to(device))
+        return loss(kind.logits(decoder, _rows(inputs, index.numpy(), device), size), masks[index].to(device))
 
     def validate() -> float:  # the validation loss, negated: higher is better
         with torch.no_grad():
-            return -float(loss(_logits(decoder, val[0], size, device), val_masks))
+            return -float(loss(_logits(decoder, kind, val[0], size, device), val_masks))
 
     fit = fit_selecting_on_validation(
         decoder,
         optimiser,
         batch_loss,
         validate,
-        len(tokens),
+        len(masks),
         settings.batch_size,
         settings.max_epochs,
         settings.patience,
         generator,
     )
     return {
-        "test_probabilities": _logits(decoder, test[0], size, device).sigmoid().numpy(),
+        "test_probabilities": _logits(decoder, kind, test[0], size, device).sigmoid().numpy(),
         "val_loss": -fit["best_value"],
         "best_epoch": fit["best_epoch"],
         "epochs_run": fit["epochs_run"],
@@ -121,7 +166,7 @@ def train_and_test(
 def segment_cell(
     manifest: pl.DataFrame,
     info: ManifestInfo,
-    features: Cache,
+    inputs: Callable[[list[str]], Inputs],
     masks: Callable[[pl.DataFrame], np.ndarray],
     subsets: pl.DataFrame,
     fraction: float,
@@ -129,11 +174,13 @@ def segment_cell(
     settings: DecoderSettings,
     labels: dict[str, object],
     device: torch.device = CPU,
+    kind: Decoder = Decoder(),
 ) -> pl.DataFrame:
-    """Train a decoder on the subset's token grids and masks, test once, report Dice three ways.
+    """Train a decoder on the subset's inputs and masks, test once, report Dice three ways.
 
-    ``masks(frame)`` gives the masks [n, S, S] of a frame's samples in the encoder's input geometry;
-    the decoder trains on ``device``.
+    ``inputs(ids)`` gives the decoder's inputs for those samples (:func:`token_grid`,
+    :func:`stage_maps`); ``masks(frame)`` the masks [n, S, S] in the encoder's input geometry; the
+    decoder trains on ``device``.
 
     A result whose MGCA Dice does not exceed the all-empty predictor's is flagged
     (``beats_empty_predictor`` false on every row of the cell).
@@ -142,16 +189,16 @@ def segment_cell(
     cell = CellData.select(manifest, subsets, fraction, seed)
 
     def arrays(frame: pl.DataFrame) -> Arrays:
-        tokens, _ = features.tokens(frame["id"].to_list())
-        return tokens, masks(frame)
+        return inputs(frame["id"].to_list()), masks(frame)
 
     test = arrays(cell.test)
-    result = train_and_test(arrays(cell.train), arrays(cell.val), test, settings, seed, device)
+    result = train_and_test(arrays(cell.train), arrays(cell.val), test, settings, seed, device, kind)
     metrics = dice_with_intervals(result["test_probabilities"], test[1], seed=seed)
     columns = {
         "dataset": info.dataset,
         "task": "segmentation",
         **labels,
+        "decoder": kind.kind,
         "fraction": fraction,
         "seed": seed,
         "n_train": len(cell.train),
@@ -164,3 +211,19 @@ def segment_cell(
         "subset_sha256": subset_hash(cell.subset_ids),
     }
     return result_rows(columns, metrics, started)
+
+
+def token_grid(features: Cache) -> Callable[[list[str]], Inputs]:
+    """The token-grid decoder's inputs: the cache's tokens (the encoder's, or the Adaptor's)."""
+    return lambda ids: [features.tokens(ids)[0]]
+
+
+def stage_maps(image: Cache, adaptor: Cache | None) -> Callable[[list[str]], Inputs]:
+    """The U-Net's inputs: the image cache's stage maps and, for the Adaptor methods, the Adaptor's
+    pooled image vectors."""
+
+    def read(ids: list[str]) -> Inputs:
+        vectors = [] if adaptor is None else [adaptor.embeddings[adaptor.rows(ids)]]
+        return [*image.stages(ids), *vectors]
+
+    return read

@@ -95,7 +95,7 @@ def test_heads_and_decoders_train_on_the_gpu() -> None:
     assert result["test_scores"].shape == (12, 1)
     tokens = rng.normal(size=(12, 16, 8)).astype(np.float32)
     masks = (rng.random((12, 32, 32)) > 0.8).astype(np.float32)
-    arrays = ((tokens[:8], masks[:8]), (tokens[8:10], masks[8:10]), (tokens[10:], masks[10:]))
+    arrays = (([tokens[:8]], masks[:8]), ([tokens[8:10]], masks[8:10]), ([tokens[10:]], masks[10:]))
     decoder = segmentation.DecoderSettings(max_epochs=2, channels=(16, 8, 8, 8, 8))
     result = segmentation.train_and_test(*arrays, decoder, 0, CUDA)
     assert result["test_probabilities"].shape == (2, 32, 32)

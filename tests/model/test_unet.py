@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -92,3 +93,25 @@ def test_the_unets_parameters_are_its_convolutions_and_batchnorms() -> None:
     assert sum(p.numel() for p in decoder.parameters()) == expected == 3_847_377
     with pytest.raises(ValueError, match="one width per encoder stage"):
         UNetDecoder(channels, widths=(8, 8))
+
+
+def test_a_unet_cell_trains_on_stage_maps_and_adaptor_vectors_and_names_its_decoder() -> None:
+    from adaptor.evaluate.segmentation import Decoder, DecoderSettings, train_and_test
+
+    rng = np.random.default_rng(0)
+    shapes = ((4, 16, 16), (8, 8, 8), (16, 4, 4))
+    stages = [rng.normal(size=(12, *shape)).astype(np.float32) for shape in shapes]
+    vectors = rng.normal(size=(12, 6)).astype(np.float32)
+    masks = (rng.random((12, 32, 32)) > 0.8).astype(np.float32)
+    inputs = [*stages, vectors]
+
+    def part(rows: slice) -> tuple[list[np.ndarray], np.ndarray]:
+        return [array[rows] for array in inputs], masks[rows]
+
+    settings = DecoderSettings(max_epochs=2, batch_size=4, unet_widths=(8, 8, 4))
+    kind = Decoder("unet", adaptor=True)
+    train, val, test = part(slice(0, 8)), part(slice(8, 10)), part(slice(10, 12))
+    result = train_and_test(train, val, test, settings, 0, kind=kind)
+    assert result["test_probabilities"].shape == (2, 32, 32) and result["epochs_run"] == 2
+    with pytest.raises(ValueError, match="decoder must be one of"):
+        Decoder("fcn")
