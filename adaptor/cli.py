@@ -265,26 +265,43 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 def cmd_segment(args: argparse.Namespace) -> None:
     import polars as pl
 
+    from adaptor.cache.store import open_cache
+    from adaptor.config import ADAPTOR_MODES
     from adaptor.data.images import Preprocess
     from adaptor.data.masks import masks_for
     from adaptor.devices import compute_device
-    from adaptor.evaluate.segmentation import DecoderSettings, segment_cell, token_grid
+    from adaptor.encoders.registry import EncoderSpec, load_encoder
+    from adaptor.evaluate.decoder_inputs import choose
+    from adaptor.evaluate.segmentation import DecoderSettings, segment_cell
 
     frame, info, features, settings, columns = _cell_inputs(args)
-    preprocess = Preprocess(**json.loads(args.image_spec)["preprocess"])
+    spec = json.loads(args.image_spec)
+    preprocess = Preprocess(**spec["preprocess"])
     subsets = pl.read_parquet(args.subsets)
+    decoder_settings, device = DecoderSettings.from_config(settings), compute_device()
+    image = open_cache(args.image_cache, _expected(args.image_cache_encoder, "image", args.image_spec))
+    decoder, inputs = choose(
+        decoder_settings.kind,
+        features,
+        image,
+        args.method in ADAPTOR_MODES,
+        lambda: load_encoder(EncoderSpec.from_config(args.image_cache_encoder, "image", spec)),
+        frame,
+        device,
+    )
     for fraction, out in _cells(args):
         rows = segment_cell(
             frame,
             info,
-            token_grid(features),
+            inputs,
             lambda frame: masks_for(args.masks, frame, preprocess),
             subsets,
             fraction,
             args.seed,
-            DecoderSettings.from_config(settings),
+            decoder_settings,
             columns,
-            compute_device(),
+            device,
+            decoder,
         )
         _write_rows(rows, out)
 
@@ -495,7 +512,11 @@ def _evaluate_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     cell_arguments(segment, "JSON: the decoder settings")
     fraction_arguments(segment)
     segment.add_argument("--masks", required=True, help="the masks rule's output")
-    segment.add_argument("--image-spec", required=True, help="JSON: the image encoder's config entry")
+    segment.add_argument("--image-cache", required=True, help="the image cache under --features")
+    segment.add_argument("--image-cache-encoder", required=True, help="the encoder behind --image-cache")
+    segment.add_argument(
+        "--image-spec", required=True, help="JSON: that encoder's config entry (its geometry is the masks')"
+    )
     _gpus_argument(segment)
     segment.set_defaults(run=cmd_segment)
 

@@ -133,9 +133,10 @@ def problems(config: dict[str, Any]) -> list[str]:
                     f" readers {MGCA_SPLIT_READERS}; dataset {name!r} (reader"
                     f" {datasets[name]['reader']}) has none"
                 )
-    for name in embed["tokens"]:
-        if name not in datasets:
-            found.append(f"embed.tokens: {name!r} is not in datasets")
+    for key in ("tokens", "stages"):
+        for name in embed[key]:
+            if name not in datasets:
+                found.append(f"embed.{key}: {name!r} is not in datasets")
     if "tokens" in pretrain["modes"] and pretrain["dataset"] not in embed["tokens"]:
         found.append(f"pretrain.modes: tokens needs embed.tokens to list {pretrain['dataset']!r}")
     for method, mode in ADAPTOR_MODES.items():
@@ -143,11 +144,15 @@ def problems(config: dict[str, Any]) -> list[str]:
             found.append(
                 f"evaluate.methods: {method} evaluates the {mode} Adaptor; add {mode} to pretrain.modes"
             )
+    kind = segmentation["decoder"]["kind"]
     for name in segmentation["datasets"]:
-        if name not in embed["tokens"]:
-            found.append(
-                f"evaluate.segmentation.datasets: {name!r} needs patch tokens; add it to embed.tokens"
-            )
+        if name in embed["tokens"] or (kind != "conv" and name in embed["stages"]) or kind == "unet":
+            continue
+        found.append(
+            f"evaluate.segmentation.datasets: {name!r} needs patch tokens for the conv decoder (a ViT's):"
+            " add it to embed.tokens"
+            + ("" if kind == "conv" else "; for a CNN's U-Net, to embed.stages, or set decoder.kind: unet")
+        )
     if "adaptor_tokens" in evaluate["methods"]:
         for name in sorted(evaluated - set(embed["tokens"])):
             found.append(f"evaluate.methods: adaptor_tokens reads patch tokens; add {name!r} to embed.tokens")

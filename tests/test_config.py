@@ -72,9 +72,22 @@ CASES = {
         _set("pretrain.modes", ["tokens"]),
         "evaluate.methods: adaptor evaluates the pooled Adaptor; add pooled to pretrain.modes",
     ),
-    "segmentation without patch tokens": (
-        _set("embed.tokens", ["mimic"]),
-        "evaluate.segmentation.datasets: 'rsna' needs patch tokens; add it to embed.tokens",
+    "segmentation without patch tokens nor stage maps": (
+        lambda config: config["embed"].update(tokens=["mimic"], stages=[]),
+        "evaluate.segmentation.datasets: 'rsna' needs patch tokens for the conv decoder (a ViT's): add it"
+        " to embed.tokens; for a CNN's U-Net, to embed.stages, or set decoder.kind: unet",
+    ),
+    "the conv decoder without patch tokens": (
+        lambda config: (
+            config["embed"].update(tokens=["mimic"], stages=["rsna"])
+            or config["evaluate"]["segmentation"]["decoder"].update(kind="conv")
+        ),
+        "evaluate.segmentation.datasets: 'rsna' needs patch tokens for the conv decoder (a ViT's): add it"
+        " to embed.tokens",
+    ),
+    "stage maps of an unknown dataset": (
+        _set("embed.stages", ["rsna", "padchest"]),
+        "embed.stages: 'padchest' is not in datasets",
     ),
     "the token Adaptor without patch tokens": (
         _set("embed.tokens", ["mimic"]),

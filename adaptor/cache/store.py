@@ -462,13 +462,14 @@ class Cache:
         return len(self.attrs["layout"].get("stage_shapes") or ())
 
     def stages(self, wanted: list[str] | np.ndarray) -> list[np.ndarray]:
-        """Each stage's maps [n, C, H, W] (float32) for ``wanted`` ids, shallowest first, from disk."""
+        """Each stage's maps [n, C, H, W] for ``wanted`` ids, shallowest first, from disk, in the
+        cache's dtype (float16 by default: half the memory; a decoder converts each batch)."""
         if not self.stage_count:
             raise CacheMismatch(f"{self.path}: no stage maps; set embed.stages for this dataset")
         group = zarr.open_group(self.path, mode="r")
         stored = self.stored_rows[self.rows(wanted)]
         arrays = [member(group, stage_name(index)) for index in range(self.stage_count)]
-        return [read_checked(self.path, a, rows=stored).astype(np.float32, copy=False) for a in arrays]
+        return [read_checked(self.path, a, rows=stored) for a in arrays]
 
 
 def _differences(expected: dict[str, Any], found: dict[str, Any], prefix: str = "") -> list[str]:

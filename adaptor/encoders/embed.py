@@ -30,7 +30,7 @@ from adaptor.data.device_images import DECODES, decode_greys, decode_on_device, 
 from adaptor.data.images import Preprocess, read_grey
 from adaptor.devices import autocast, compute_device
 from adaptor.encoders.registry import LoadedEncoder
-from adaptor.errors import SampleError, SettingsError
+from adaptor.errors import SampleError
 from adaptor.progress import Progress
 
 log = logging.getLogger(__name__)
@@ -73,10 +73,12 @@ class EmbedSettings:
         if not self.stages:
             return None
         if not encoder.is_pyramid():
-            raise SettingsError(
-                f"embed.stages: {encoder.spec.name} has no pyramid of stage maps (a ViT keeps one token "
-                "grid): its segmentation reads the token grid; leave the stages to CNN encoders"
+            log.info(
+                "embed.stages: %s has no pyramid of stage maps (a ViT keeps one token grid, which its "
+                "segmentation decoder reads); none cached",
+                encoder.spec.name,
             )
+            return None
         return tuple((c, h, w) for c, h, w in encoder.stage_shapes())
 
 
@@ -322,7 +324,9 @@ def image_shards(
         # decoder where they are, and pinning them would only copy every file once more.
         pin_memory=device.type == "cuda" and not on_device,
     )
-    module: Any = encoder.inference_module().to(device).to(memory_format=torch.channels_last)
+    # The stage maps are read between the layers that folding fuses: with them, the module as loaded.
+    module: Any = (encoder.module if stage_shapes else encoder.inference_module()).to(device)
+    module = module.to(memory_format=torch.channels_last)
     assembler = _ShardAssembler(bounds, encoder, tokens, dtype, stage_shapes)
     watch = _Stopwatch(device)
     in_flight: tuple[np.ndarray, list[str], _Outputs | None] | None = None
@@ -426,6 +430,16 @@ def init_cache(
     identity = cache_identity(encoder, ids)
     layout = settings.layout(encoder)
     layout_key = store.identity_key(layout.as_dict())
+    if layout.stage_shapes:
+        per_image = layout.stage_bytes()
+        log.info(
+            "stage maps %s: %.1f kB per image, %.2f GB for %d images (%s)",
+            [list(shape) for shape in layout.stage_shapes],
+            per_image / 1e3,
+            per_image * len(ids) / 1e9,
+            len(ids),
+            layout.dtype,
+        )
     if resume and (Path(path) / "zarr.json").exists():
         group = zarr.open_group(path, mode="r+")
         same = (group.attrs.get("key"), group.attrs.get("layout_key"))

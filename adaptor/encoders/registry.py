@@ -107,7 +107,7 @@ class LoadedEncoder:
     @torch.inference_mode()
     def stage_shapes(self, size: int | None = None) -> list[tuple[int, int, int]]:
         """(channels, height, width) of each stage's map at ``size`` px (the preprocessing's crop by
-        default); empty for an encoder without stages (text, the xrv autoencoder)."""
+        default); empty for an encoder without stages (text)."""
         stages = getattr(self.module, "stages", None)
         if stages is None:
             return []
@@ -295,6 +295,22 @@ class _XrvAutoencoder(nn.Module):
     def folded(self) -> nn.Module:
         """The same encoder with its BatchNorms folded (for inference only)."""
         return fold_batch_norms(self)
+
+    def stages(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """The stem's map and each residual layer's, shallowest first: the steps of ``encode``."""
+        ae = self.autoencoder
+        maps = [ae.relu(ae.bn1(ae.conv1(images)))]
+        x = ae.maxpool(maps[0])
+        for layer in (ae.layer1, ae.layer2, ae.layer3, ae.layer4):
+            x = layer(x)
+            maps.append(x)
+        return maps
+
+    def with_stages(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        """The pooled vector, the tokens and every stage's map from one pass."""
+        maps = self.stages(images)
+        latent = maps[-1]
+        return latent.mean(dim=(2, 3)), latent.flatten(2).transpose(1, 2), maps
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         latent = self.autoencoder.encode(images, check_resolution=False)

@@ -1,7 +1,9 @@
-"""Segmentation on cached patch tokens: a decoder trained per (dataset, method, fraction, seed).
+"""Segmentation on frozen features: a decoder trained per (dataset, method, fraction, seed).
 
-The encoder (and the Adaptor's token path, for the Adaptor methods) ran once into a token cache;
-here only the decoder trains. Selection is on the validation loss, the objective itself: selecting
+The conv decoder reads a ViT's patch tokens (through the Adaptor's token path, for the Adaptor
+methods); the U-Net reads a CNN's stage maps, with the Adaptor's vector at its bottleneck
+(:mod:`adaptor.evaluate.decoder_inputs` picks them). The encoder ran once into a cache; here only
+the decoder trains. Selection is on the validation loss, the objective itself: selecting
 on MGCA's Dice would favour predicting nothing, selecting on positive-only Dice would favour
 predicting everywhere. The test set is scored once, with all three Dice figures side by side.
 """
@@ -18,7 +20,6 @@ import polars as pl
 import torch
 from torch import nn
 
-from adaptor.cache.store import Cache
 from adaptor.data.manifest import ManifestInfo
 from adaptor.devices import CPU
 from adaptor.evaluate.adamw import AdamW
@@ -43,8 +44,9 @@ DECODERS = ("conv", "unet")
 class DecoderSettings:
     """The reference's recipe: AdamW lr 5e-4, wd 1e-4, batch 4; 10 x focal(gamma 2) - log Dice.
 
-    ``channels``: the token-grid decoder's widths, the first conv's then each upsampling stage's
-    (the reference's by default; the CPU demo narrows them). ``unet_widths``: the U-Net's, its
+    ``kind``: the decoder (``auto``: the U-Net for a CNN, the conv decoder for a ViT).
+    ``channels``: the conv decoder's widths, the first conv's then each upsampling stage's (the
+    reference's by default; the CPU demo narrows them). ``unet_widths``: the U-Net's, its
     bottleneck's then each climb's, one per encoder stage.
     """
 
@@ -57,6 +59,7 @@ class DecoderSettings:
     focal_gamma: float = 2.0
     channels: tuple[int, ...] = PAPER_CHANNELS
     unet_widths: tuple[int, ...] = DEFAULT_WIDTHS
+    kind: str = "auto"
 
     @classmethod
     def from_config(cls, entry: dict[str, Any]) -> DecoderSettings:
@@ -211,19 +214,3 @@ def segment_cell(
         "subset_sha256": subset_hash(cell.subset_ids),
     }
     return result_rows(columns, metrics, started)
-
-
-def token_grid(features: Cache) -> Callable[[list[str]], Inputs]:
-    """The token-grid decoder's inputs: the cache's tokens (the encoder's, or the Adaptor's)."""
-    return lambda ids: [features.tokens(ids)[0]]
-
-
-def stage_maps(image: Cache, adaptor: Cache | None) -> Callable[[list[str]], Inputs]:
-    """The U-Net's inputs: the image cache's stage maps and, for the Adaptor methods, the Adaptor's
-    pooled image vectors."""
-
-    def read(ids: list[str]) -> Inputs:
-        vectors = [] if adaptor is None else [adaptor.embeddings[adaptor.rows(ids)]]
-        return [*image.stages(ids), *vectors]
-
-    return read

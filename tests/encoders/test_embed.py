@@ -18,7 +18,7 @@ from adaptor.data.demo.writers import _save
 from adaptor.data.images import Preprocess, read_grey
 from adaptor.encoders.embed import EmbedSettings, embed_manifest, embed_part, init_cache
 from adaptor.encoders.registry import EncoderSpec, LoadedEncoder, load_encoder
-from adaptor.errors import SampleError, SettingsError
+from adaptor.errors import SampleError
 
 
 def _images(root: Path, count: int) -> pl.DataFrame:
@@ -188,7 +188,7 @@ def test_decoding_jpegs_on_the_device_gives_the_same_cache_within_cosine_0_999(
     assert 0 < reports["gpu"]["forward_share"] < 1 and reports["gpu"]["gpu_busy_share"] is None
 
 
-def test_a_cnns_stage_maps_are_cached_with_its_vectors_and_a_vit_is_refused(tmp_path: Path) -> None:
+def test_a_cnns_stage_maps_are_cached_with_its_vectors_and_a_vits_cache_has_none(tmp_path: Path) -> None:
     frame = _images(tmp_path, 5)
     encoder = _resnet(tmp_path, batch_size=2)
     settings = EmbedSettings(num_workers=0, shard_rows=2, chunk_rows=1, dtype="float32", stages=True)
@@ -224,5 +224,4 @@ def test_a_cnns_stage_maps_are_cached_with_its_vectors_and_a_vit_is_refused(tmp_
             preprocess={"resize": 32, "crop": 32},
         )
     )
-    with pytest.raises(SettingsError, match="no pyramid of stage maps"):
-        settings.layout(vit)
+    assert settings.layout(vit).stage_shapes is None

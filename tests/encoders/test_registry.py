@@ -134,7 +134,7 @@ def test_dinov2_pools_the_cls_token_after_the_final_norm(model: str, width: int)
     assert encoder.weights_sha256 == f"random:seed0:{model}"
 
 
-def test_xrv_autoencoder_averages_its_latent() -> None:
+def test_xrv_autoencoder_averages_its_latent_and_has_a_pyramid_of_stages() -> None:
     spec = EncoderSpec(
         "ae",
         "image",
@@ -149,6 +149,16 @@ def test_xrv_autoencoder_averages_its_latent() -> None:
     pooled, tokens = encoder.module(x)
     latent = encoder.module.autoencoder.encode(x, check_resolution=False)
     assert torch.allclose(pooled, latent.mean(dim=(2, 3))) and tokens.shape == (1, 9, 512)
+    with torch.no_grad():
+        also_pooled, _, maps = encoder.module.with_stages(x)
+    assert torch.allclose(also_pooled, pooled) and torch.equal(maps[-1], latent)
+    assert encoder.is_pyramid() and encoder.stage_shapes() == [
+        (64, 112, 112),
+        (256, 56, 56),
+        (512, 28, 28),
+        (1024, 14, 14),
+        (512, 3, 3),
+    ]
 
 
 def test_unreachable_hub_names_the_encoder_and_how_to_work_offline(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,6 +16,7 @@ from adaptor import cli
 from adaptor.cache.store import Layout, open_cache, write_all
 from adaptor.data import manifest
 from adaptor.data.manifest import ManifestInfo, Rejects
+from adaptor.encoders.embed import EmbedSettings, embed_manifest
 from adaptor.encoders.registry import EncoderSpec, load_encoder
 from adaptor.evaluate.zeroshot import prompt_embeddings, scores, zeroshot_cell
 from adaptor.model.adaptor import WEIGHTS, Adaptor, AdaptorConfig
@@ -135,47 +136,92 @@ def test_a_classification_cell_end_to_end(tmp_path: Path) -> None:
     assert rows["wall_seconds"][0] > 0
 
 
-def test_a_segmentation_cell_end_to_end(tmp_path: Path) -> None:
-    """Tokens say which grid cell holds the lesion; the decoder must learn to draw it there."""
+def _lesions(tmp_path: Path, squares: bool) -> list[int | None]:
+    """A manifest of 64 x 64 images, two thirds with a lesion box in one of 16 grid cells (drawn
+    as a bright square when ``squares``), and their masks."""
     rng = np.random.default_rng(0)
     cells = [int(rng.integers(0, GRID * GRID)) if i % 3 else None for i in range(len(SPLITS))]
     boxes = [
         [] if c is None else [[float(c % GRID * CELL), float(c // GRID * CELL), CELL, CELL]] for c in cells
     ]
-    for i in range(len(SPLITS)):
-        Image.fromarray(np.zeros((64, 64), dtype=np.uint8)).save(tmp_path / f"s{i:02d}.png")
-    _manifest(tmp_path, "segmentation", ("Lesion",), [[float(c is not None)] for c in cells], boxes=boxes)
-    tokens = rng.normal(scale=0.1, size=(len(cells), GRID * GRID, 8)).astype(np.float32)
     for i, c in enumerate(cells):
-        if c is not None:
-            tokens[i, c, 0] += 3.0
-    features = _features(tmp_path, tokens.mean(1), {"weights_sha256": "toy"}, tokens)
+        pixels = np.zeros((64, 64), dtype=np.uint8)
+        if squares and c is not None:
+            pixels[c // GRID * CELL : (c // GRID + 1) * CELL, c % GRID * CELL : (c % GRID + 1) * CELL] = 255
+        Image.fromarray(pixels).save(tmp_path / f"s{i:02d}.png")
+    _manifest(tmp_path, "segmentation", ("Lesion",), [[float(c is not None)] for c in cells], boxes=boxes)
     cli.main(
         [
             *("masks", "--manifest", str(tmp_path / "manifest.parquet")),
             *("--image-spec", json.dumps(IMAGE_SPEC), "--out", str(tmp_path / "masks.zarr")),
         ]
     )
+    return cells
+
+
+def _segment(tmp_path: Path, features: Path, encoder: str, spec: dict, settings: dict) -> pl.DataFrame:
     out = tmp_path / "cell.parquet"
-    settings = {"batch_size": 4, "max_epochs": 15, "patience": 15, "channels": [32, 32, 16, 16, 8]}
     cli.main(
         [
             "segment",
             *_cell_arguments(tmp_path, features),
             *_subsets(tmp_path),
-            *("--masks", str(tmp_path / "masks.zarr"), "--image-spec", json.dumps(IMAGE_SPEC)),
+            *("--image-cache", str(features), "--image-cache-encoder", encoder),
+            *("--masks", str(tmp_path / "masks.zarr"), "--image-spec", json.dumps(spec)),
             *("--fractions", "1.0", "--settings", json.dumps(settings), "--out", str(out)),
         ]
     )
-    rows = pl.read_parquet(out)
+    return pl.read_parquet(out)
+
+
+def _dice(rows: pl.DataFrame, cells: list[int | None]) -> dict[str, float]:
+    """The three Dice figures, checked for what holds of any result; the empty predictor's exactly."""
     values = dict(zip(rows["metric"], rows["value"], strict=True))
     assert set(values) == {"dice_mgca", "dice_positive", "dice_empty_predictor"}
     test_cells = cells[-12:]
     assert values["dice_empty_predictor"] == pytest.approx(sum(c is None for c in test_cells) / 12)
-    assert values["dice_positive"] > 0.6, values
-    assert values["dice_mgca"] > values["dice_empty_predictor"] and rows["beats_empty_predictor"].all()
     assert rows["n_test_positive"][0] == sum(c is not None for c in test_cells)
     assert (rows["ci_low"] <= rows["value"]).all() and (rows["value"] <= rows["ci_high"]).all()
+    return values
+
+
+def test_a_segmentation_cell_end_to_end(tmp_path: Path) -> None:
+    """Tokens say which grid cell holds the lesion; the decoder must learn to draw it there."""
+    rng = np.random.default_rng(1)
+    cells = _lesions(tmp_path, squares=False)
+    tokens = rng.normal(scale=0.1, size=(len(cells), GRID * GRID, 8)).astype(np.float32)
+    for i, c in enumerate(cells):
+        if c is not None:
+            tokens[i, c, 0] += 3.0
+    identity = EncoderSpec.from_config("toy", "image", IMAGE_SPEC).identity() | {"weights_sha256": "toy"}
+    features = _features(tmp_path, tokens.mean(1), identity, tokens)
+    settings = {"batch_size": 4, "max_epochs": 15, "patience": 15, "channels": [32, 32, 16, 16, 8]}
+    rows = _segment(tmp_path, features, "toy", IMAGE_SPEC, settings | {"kind": "conv"})
+    values = _dice(rows, cells)
+    assert values["dice_positive"] > 0.6, values
+    assert values["dice_mgca"] > values["dice_empty_predictor"] and rows["beats_empty_predictor"].all()
+    assert rows["decoder"].unique().to_list() == ["conv"]
+
+
+def test_a_unet_cell_end_to_end_on_cached_or_computed_stage_maps(tmp_path: Path) -> None:
+    """A CNN's stage maps see the bright square; the U-Net must learn to draw it, from the cache
+    or from maps computed in the job alike."""
+    cells = _lesions(tmp_path, squares=True)
+    spec = IMAGE_SPEC | {"model": "resnet10t", "weights": "random"}
+    encoder = load_encoder(EncoderSpec.from_config("cnn", "image", spec))
+    frame, _ = manifest.read(tmp_path / "manifest.parquet")
+    settings = {"batch_size": 4, "max_epochs": 10, "patience": 10, "unet_widths": [16, 16, 8, 8, 8]}
+    results = {}
+    for stages in (True, False):
+        cache = tmp_path / f"stages_{stages}.zarr"
+        embed_manifest(encoder, frame, cache, EmbedSettings(num_workers=0, shard_rows=32, stages=stages))
+        rows = _segment(tmp_path, cache, "cnn", spec, settings)
+        assert rows["decoder"].unique().to_list() == ["unet"]
+        results[stages] = _dice(rows, cells)
+    for values in results.values():
+        assert values["dice_positive"] > 0.6, results
+        assert values["dice_mgca"] > values["dice_empty_predictor"]
+    assert results[True] == pytest.approx(results[False], abs=0.02)
 
 
 def test_segmentation_on_noise_is_flagged_when_it_does_not_beat_the_empty_predictor() -> None:

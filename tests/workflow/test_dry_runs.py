@@ -194,11 +194,11 @@ def test_bad_config_names_the_key(tmp_path: Path, snakemake: Snakemake) -> None:
     result = snakemake(tmp_path, bad, "-n")
     assert "evaluate: dataset 'padchest' is not in datasets" in result.stdout + result.stderr
     config["evaluate"]["classification"]["datasets"] = ["rsna"]
-    config["embed"]["tokens"] = ["mimic"]
+    config["embed"].update(tokens=["mimic"], stages=[])
     bad.write_text(yaml.safe_dump(config))
     result = snakemake(tmp_path, bad, "-n")
     output = result.stdout + result.stderr
-    assert "evaluate.segmentation.datasets: 'rsna' needs patch tokens; add it to embed.tokens" in output
+    assert "evaluate.segmentation.datasets: 'rsna' needs patch tokens for the conv decoder" in output
     assert "adaptor_tokens reads patch tokens; add 'rsna' to embed.tokens" in output
 
 

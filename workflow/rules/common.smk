@@ -176,6 +176,12 @@ def get_embed_settings(wildcards):
             "on_error": config["on_error"],
             "decode": EMBED["decode"],
         }
+        # Named only when asked for, so that a cache without stage maps keeps its settings.
+        | (
+            {"stages": True}
+            if wildcards.modality == "image" and wildcards.dataset in EMBED["stages"]
+            else {}
+        )
     )
 
 
@@ -208,19 +214,34 @@ def get_pretrain_caches(wildcards):
     ) | get_cache(PRETRAIN["dataset"], "text", wildcards.text_encoder, "text")
 
 
+def get_image_encoder(wildcards):
+    """The encoder whose image cache a method reads: the random twin for `random`."""
+    if wildcards.method == "random":
+        return random_twin(wildcards.image_encoder)
+    return wildcards.image_encoder
+
+
 def get_features(wildcards):
     """The frozen features a head or decoder trains on (an encoder's cache, or the Adaptor's), and
     the rejects table of the image cache behind them: the samples its cells leave out.
     """
-    encoder = wildcards.image_encoder
-    if wildcards.method == "random":
-        encoder = random_twin(encoder)
+    encoder = get_image_encoder(wildcards)
     image_cache = get_cache(wildcards.dataset, "image", encoder, "features")
     if wildcards.method in ADAPTOR_MODES:
         image_cache["features"] = PATHS["adaptor_features"].format(
             mode=ADAPTOR_MODES[wildcards.method], **dict(wildcards.items())
         )
     return image_cache
+
+
+def get_segmentation_inputs(wildcards):
+    """A decoder's features, and the image cache under them, whose stage maps a U-Net reads."""
+    image_cache = PATHS["cache"].format(
+        dataset=wildcards.dataset,
+        modality="image",
+        encoder=get_image_encoder(wildcards),
+    )
+    return get_features(wildcards) | {"image": image_cache}
 
 
 def get_text_encoder_argument(wildcards):

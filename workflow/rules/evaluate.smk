@@ -93,7 +93,7 @@ rule masks:
 
 rule evaluate_segmentation:
     input:
-        unpack(get_features),
+        unpack(get_segmentation_inputs),
         manifest=PATHS["manifest"],
         subsets=subsets_path("{dataset}", "segmentation"),
         masks=PATHS["masks"],
@@ -112,10 +112,14 @@ rule evaluate_segmentation:
     params:
         settings=as_json(SEGMENTATION["decoder"]),
         text_encoder=get_text_encoder_argument,
-        image_spec=lambda wildcards: as_json(IMAGE_ENCODERS[wildcards.image_encoder]),
+        image_encoder=get_image_encoder,
+        image_spec=lambda wildcards: as_json(
+            IMAGE_ENCODERS[get_image_encoder(wildcards)]
+        ),
         fractions=FRACTIONS,
     shell:
         "python -m adaptor segment --manifest {input.manifest:q} --features {input.features:q}"
+        " --image-cache {input.image:q} --image-cache-encoder {params.image_encoder:q}"
         " --masks {input.masks:q} --image-spec {params.image_spec:q}"
         " --exclude {input.features_rejects:q} --subsets {input.subsets:q} --seed {wildcards.seed:q}"
         " --fractions {params.fractions:q} --method {wildcards.method:q} --image-encoder {wildcards.image_encoder:q}"
