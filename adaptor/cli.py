@@ -288,6 +288,7 @@ def cmd_segment(args: argparse.Namespace) -> None:
         lambda: load_encoder(EncoderSpec.from_config(args.image_cache_encoder, "image", spec)),
         frame,
         device,
+        args.memory_mb * 10**6 // 2,  # half the job's memory: the other half trains
     )
     for fraction, out in _cells(args):
         rows = segment_cell(
@@ -516,6 +517,9 @@ def _evaluate_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     segment.add_argument("--image-cache-encoder", required=True, help="the encoder behind --image-cache")
     segment.add_argument(
         "--image-spec", required=True, help="JSON: that encoder's config entry (its geometry is the masks')"
+    )
+    segment.add_argument(
+        "--memory-mb", type=int, default=16000, help="the job's memory: half of it may hold stage maps"
     )
     _gpus_argument(segment)
     segment.set_defaults(run=cmd_segment)

@@ -5,9 +5,11 @@ stage by stage: the U-Net climbs back through all of them (``unet``), with the A
 vector at its bottleneck for the Adaptor methods. ``auto`` picks by the encoder: the U-Net for a CNN.
 
 The U-Net's stage maps come from the image cache when ``embed.stages`` listed the dataset, or else
-from the frozen encoder run inside the segmentation job, once per sample, on the samples its cells
-read. Caching costs disk (EfficientNet-Lite0 at 128 px: 225 kB per image in float16; ResNet-50 at
-224 px: 4.6 MB) and saves every job that forward pass.
+from the frozen encoder run inside the segmentation job. Caching costs disk (EfficientNet-Lite0 at
+128 px: 225 kB per image in float16; ResNet-50 at 224 px: 4.6 MB) and saves every job a forward
+pass. A job holds the maps of the samples it reads in memory, when they fit in half of its memory;
+computed in the job, maps that do not fit are computed again for every batch, every epoch, and
+cached ones that do not fit are refused.
 """
 
 from __future__ import annotations
@@ -21,26 +23,25 @@ import torch
 
 from adaptor.cache.store import Cache
 from adaptor.encoders.registry import LoadedEncoder
-from adaptor.errors import SettingsError
-from adaptor.evaluate.segmentation import DECODERS, Decoder, Inputs
+from adaptor.errors import ImageError, SettingsError
+from adaptor.evaluate.segmentation import DECODERS, Decoder, Held, Rows, Streamed
 from adaptor.progress import Progress
 
 log = logging.getLogger(__name__)
 
 DECODER_KINDS = ("auto", *DECODERS)
+Read = Callable[[list[str]], list[np.ndarray]]
 
 
-def token_grid(features: Cache) -> Callable[[list[str]], Inputs]:
+def token_grid(features: Cache) -> Callable[[list[str]], Rows]:
     """The conv decoder's inputs: the cache's tokens (the encoder's, or the Adaptor's)."""
-    return lambda ids: [features.tokens(ids)[0]]
+    return lambda ids: Held([features.tokens(ids)[0]])
 
 
-def with_adaptor(
-    stages: Callable[[list[str]], Inputs], adaptor: Cache | None
-) -> Callable[[list[str]], Inputs]:
+def with_adaptor(stages: Read, adaptor: Cache | None) -> Read:
     """The U-Net's inputs: the stage maps and, for the Adaptor methods, the Adaptor's pooled vectors."""
 
-    def read(ids: list[str]) -> Inputs:
+    def read(ids: list[str]) -> list[np.ndarray]:
         vectors = [] if adaptor is None else [adaptor.embeddings[adaptor.rows(ids)]]
         return [*stages(ids), *vectors]
 
@@ -48,32 +49,46 @@ def with_adaptor(
 
 
 def encoded_stages(
-    encoder: LoadedEncoder, paths: dict[str, str], device: torch.device, dtype: np.dtype
-) -> Callable[[list[str]], Inputs]:
-    """Stage maps from the frozen encoder run here, each sample once (later reads reuse them), in
-    ``dtype`` as a cache would hold them; ``paths`` maps every sample id to its image file."""
+    encoder: LoadedEncoder, paths: dict[str, str], device: torch.device, dtype: np.dtype, report: bool
+) -> Read:
+    """Stage maps from the frozen encoder run here on the samples' images (``paths``: id -> file),
+    rounded to ``dtype`` as a cache would hold them; with ``report``, each read's progress logged."""
     from adaptor.encoders.embed import image_shards
 
     shapes = encoder.stage_shapes()
-    seen: dict[str, list[np.ndarray]] = {}
 
-    def read(ids: list[str]) -> Inputs:
-        missing = list(dict.fromkeys(i for i in ids if i not in seen))
-        if missing:
-            counter = Progress(len(missing), f"{encoder.spec.name} stage maps", "samples")
-            files = [paths[i] for i in missing]
-            for _, arrays in image_shards(
-                *(encoder, files, [(0, len(files))], [0], 0, device, False, dtype, counter.update),
-                stage_shapes=shapes,
-            ):
-                if problems := [(f, r) for f, r in zip(files, arrays["reasons"], strict=True) if r]:
-                    raise SettingsError(f"stage maps: {len(problems)} images unreadable, first {problems[0]}")
-                for row, sample in enumerate(missing):
-                    seen[sample] = [arrays[f"stage{k}"][row] for k in range(len(shapes))]
+    def read(ids: list[str]) -> list[np.ndarray]:
+        files = [paths[i] for i in ids]
+        counter = Progress(len(files), f"{encoder.spec.name} stage maps", "samples") if report else None
+        shards = image_shards(
+            *(encoder, files, [(0, len(files))], [0], 0, device, False, dtype),
+            counted=counter.update if counter else lambda rows: None,
+            stage_shapes=shapes,
+        )
+        (_, arrays), *_ = list(shards)  # one shard: these samples
+        if counter:
             counter.close()
-        return [np.stack([seen[i][k] for i in ids]) for k in range(len(shapes))]
+        if problems := [(f, r) for f, r in zip(files, arrays["reasons"], strict=True) if r]:
+            raise ImageError(
+                f"{problems[0][1]} ({len(problems)} images unreadable for their stage maps, though embedded"
+                " before: changed since? rerun the image cache's embed job)"
+            )
+        return [arrays[f"stage{k}"] for k in range(len(shapes))]
 
     return read
+
+
+def once_each(read: Read) -> Read:
+    """``read``, each sample once: later reads reuse what the first computed."""
+    seen: dict[str, list[np.ndarray]] = {}
+
+    def reuse(ids: list[str]) -> list[np.ndarray]:
+        if missing := list(dict.fromkeys(i for i in ids if i not in seen)):
+            for sample, *maps in zip(missing, *read(missing), strict=True):
+                seen[sample] = maps
+        return [np.stack([seen[i][k] for i in ids]) for k in range(len(seen[ids[0]]))]
+
+    return reuse
 
 
 def choose(
@@ -84,12 +99,15 @@ def choose(
     encoder: Callable[[], LoadedEncoder],
     frame: pl.DataFrame,
     device: torch.device,
-) -> tuple[Decoder, Callable[[list[str]], Inputs]]:
-    """The decoder ``kind`` (auto, conv, unet) resolves to and the function reading its inputs.
+    memory_bytes: int,
+) -> tuple[Decoder, Callable[[list[str]], Rows]]:
+    """The decoder ``kind`` (auto, conv, unet) resolves to, and the function giving its inputs for
+    a split's sample ids.
 
     ``features`` is what the cell's method reads (the image cache, or the Adaptor's features),
     ``image`` the image cache under it, ``encoder()`` loads that cache's encoder (only when the stage
-    maps are not cached), and ``frame`` gives each sample's image path.
+    maps are not cached), ``frame`` gives each sample's image path, and ``memory_bytes`` is what the
+    job may hold of stage maps.
     """
     if kind not in DECODER_KINDS:
         raise SettingsError(f"evaluate.segmentation.decoder.kind: one of {DECODER_KINDS}, got {kind!r}")
@@ -106,20 +124,45 @@ def choose(
             )
         return Decoder("conv"), token_grid(features)
     adaptor_cache = features if adaptor else None
+    dtype = np.dtype(image.attrs["layout"]["dtype"])
     if image.stage_count:
-        log.info("U-Net over the stage maps cached in %s", image.path)
-        return Decoder("unet", adaptor), with_adaptor(image.stages, adaptor_cache)
+        shapes = image.attrs["layout"]["stage_shapes"]
+        needed = _held_bytes(shapes, dtype, len(frame))
+        if needed > memory_bytes:
+            raise SettingsError(
+                f"{image.path}: the stage maps of {len(frame)} samples take {needed / 1e9:.1f} GB, more than"
+                f" the {memory_bytes / 1e9:.1f} GB this job may hold; give the rule more memory (mem_mb), or"
+                " drop the dataset from embed.stages to compute the maps batch by batch in the job"
+            )
+        log.info("U-Net over the stage maps cached in %s (%.2f GB held)", image.path, needed / 1e9)
+        read = with_adaptor(image.stages, adaptor_cache)
+        return Decoder("unet", adaptor), lambda ids: Held(read(ids))
     loaded = loaded or encoder()
     if not loaded.is_pyramid():
         raise SettingsError(
             f"evaluate.segmentation.decoder.kind: unet needs a CNN's pyramid of stage maps; "
             f"{loaded.spec.name} has none: use conv (or auto)"
         )
-    log.info(
-        "U-Net over stage maps of %s computed here (embed.stages does not list this dataset): "
-        "each sample's once in this job, not cached",
-        loaded.spec.name,
-    )
     paths = dict(zip(frame["id"].to_list(), frame["path"].to_list(), strict=True))
-    dtype = np.dtype(image.attrs["layout"]["dtype"])
-    return Decoder("unet", adaptor), with_adaptor(encoded_stages(loaded, paths, device, dtype), adaptor_cache)
+    needed = _held_bytes(loaded.stage_shapes(), dtype, len(frame))
+    if needed <= memory_bytes:
+        log.info(
+            "U-Net over stage maps of %s computed here, each sample's once (embed.stages does not list "
+            "this dataset); %.2f GB held",
+            loaded.spec.name,
+            needed / 1e9,
+        )
+        read = with_adaptor(once_each(encoded_stages(loaded, paths, device, dtype, True)), adaptor_cache)
+        return Decoder("unet", adaptor), lambda ids: Held(read(ids))
+    log.info(
+        "U-Net over stage maps of %s computed here for every batch (%.1f GB would not fit in %.1f GB)",
+        loaded.spec.name,
+        needed / 1e9,
+        memory_bytes / 1e9,
+    )
+    read = with_adaptor(encoded_stages(loaded, paths, device, dtype, False), adaptor_cache)
+    return Decoder("unet", adaptor), lambda ids: Streamed(np.asarray(ids), read)
+
+
+def _held_bytes(shapes: list[tuple[int, int, int]] | list[list[int]], dtype: np.dtype, samples: int) -> int:
+    return samples * dtype.itemsize * sum(int(np.prod(shape)) for shape in shapes)

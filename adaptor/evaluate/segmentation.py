@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import polars as pl
@@ -32,12 +32,49 @@ from adaptor.model.decoders import PAPER_CHANNELS, TokenGridDecoder
 from adaptor.model.loss import segmentation_loss
 from adaptor.model.unet import DEFAULT_WIDTHS, UNetDecoder
 
-# A cell's model inputs, one array per input aligned on samples: [tokens [N, T, D]] for the token-grid
-# decoder; [stage maps [N, C_k, H_k, W_k] ..., Adaptor vectors [N, A] (the Adaptor methods only)]
-# for the U-Net. With the masks [N, S, S]:
-Inputs = list[np.ndarray]
-Arrays = tuple[Inputs, np.ndarray]
 DECODERS = ("conv", "unet")
+
+
+class Rows(Protocol):
+    """A split's model inputs, read a batch of samples at a time: [tokens [n, T, D]] for the conv
+    decoder; [stage maps [n, C_k, H_k, W_k] ..., Adaptor vectors [n, A] (the Adaptor methods only)]
+    for the U-Net."""
+
+    def __len__(self) -> int: ...
+
+    def take(self, index: np.ndarray | slice) -> list[np.ndarray]: ...
+
+
+@dataclass(frozen=True)
+class Held:
+    """Inputs held in memory, one array per input, aligned on samples."""
+
+    arrays: list[np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.arrays[0])
+
+    def take(self, index: np.ndarray | slice) -> list[np.ndarray]:
+        return [array[index] for array in self.arrays]
+
+
+@dataclass(frozen=True)
+class Streamed:
+    """Inputs produced batch by batch by ``read(ids)`` (a frozen encoder run on each batch, when
+    holding every sample's stage maps would not fit in memory)."""
+
+    ids: np.ndarray
+    read: Callable[[list[str]], list[np.ndarray]]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def take(self, index: np.ndarray | slice) -> list[np.ndarray]:
+        return self.read(self.ids[index].tolist())
+
+
+# A split's inputs and its masks [n, S, S].
+Arrays = tuple[Rows, np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -82,11 +119,12 @@ class Decoder:
         if self.kind not in DECODERS:
             raise ValueError(f"decoder must be one of {DECODERS}, got {self.kind!r}")
 
-    def build(self, inputs: Inputs, settings: DecoderSettings) -> nn.Module:
+    def build(self, inputs: Rows, settings: DecoderSettings) -> nn.Module:
+        first = inputs.take(slice(0, 1))
         if self.kind == "conv":
-            return TokenGridDecoder(inputs[0].shape[2], settings.channels)
-        stages = inputs[:-1] if self.adaptor else inputs
-        adaptor_dim = inputs[-1].shape[1] if self.adaptor else None
+            return TokenGridDecoder(first[0].shape[2], settings.channels)
+        stages = first[:-1] if self.adaptor else first
+        adaptor_dim = first[-1].shape[1] if self.adaptor else None
         return UNetDecoder(tuple(stage.shape[1] for stage in stages), adaptor_dim, settings.unet_widths)
 
     def logits(self, decoder: nn.Module, inputs: list[torch.Tensor], size: int) -> torch.Tensor:
@@ -97,16 +135,16 @@ class Decoder:
         return decoder(inputs, size)  # type: ignore[no-any-return]
 
 
-def _rows(inputs: Inputs, index: np.ndarray | slice, device: torch.device) -> list[torch.Tensor]:
-    return [torch.as_tensor(array[index]).float().to(device) for array in inputs]
+def _rows(inputs: Rows, index: np.ndarray | slice, device: torch.device) -> list[torch.Tensor]:
+    return [torch.as_tensor(array).float().to(device) for array in inputs.take(index)]
 
 
 def _logits(
-    decoder: nn.Module, kind: Decoder, inputs: Inputs, size: int, device: torch.device, batch: int = 64
+    decoder: nn.Module, kind: Decoder, inputs: Rows, size: int, device: torch.device, batch: int = 64
 ) -> torch.Tensor:
     """Logits [N, S, S] on the CPU, computed batch by batch on ``device``."""
     decoder.eval()
-    n = len(inputs[0])
+    n = len(inputs)
     with torch.no_grad():
         return torch.cat(
             [
@@ -169,7 +207,7 @@ def train_and_test(
 def segment_cell(
     manifest: pl.DataFrame,
     info: ManifestInfo,
-    inputs: Callable[[list[str]], Inputs],
+    inputs: Callable[[list[str]], Rows],
     masks: Callable[[pl.DataFrame], np.ndarray],
     subsets: pl.DataFrame,
     fraction: float,

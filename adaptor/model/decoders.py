@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from adaptor.model.loss import start_near_empty
+
 # conv3x3-BN-ReLU to 768, then four conv3x3-BN-ReLU-upsample x2 stages: 10,401,409 trainable at 768 in.
 PAPER_CHANNELS = (768, 512, 256, 128, 64)
 
@@ -29,7 +31,7 @@ class TokenGridDecoder(nn.Module):
         layers = _conv_bn_relu(in_dim, channels[0])
         for previous, current in itertools.pairwise(channels):
             layers += [*_conv_bn_relu(previous, current), nn.Upsample(scale_factor=2, mode="bilinear")]
-        layers.append(nn.Conv2d(channels[-1], 1, 3, padding=1))
+        layers.append(start_near_empty(nn.Conv2d(channels[-1], 1, 3, padding=1)))
         self.layers = nn.Sequential(*layers)
 
     def forward(self, tokens: torch.Tensor, size: int) -> torch.Tensor:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 
 def contrastive_loss(
@@ -25,6 +28,23 @@ def sigmoid_focal_loss(logits: torch.Tensor, targets: torch.Tensor, gamma: float
     cross_entropy = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
     p_t = p * targets + (1 - p) * (1 - targets)
     return (cross_entropy * ((1 - p_t) ** gamma)).mean()
+
+
+# The share of positive pixels a segmentation decoder predicts before training (focal loss's prior,
+# Lin et al. 2017): its last bias starts at log(0.01 / 0.99).
+EMPTY_PRIOR = 0.01
+
+
+def start_near_empty(head: nn.Conv2d, prior: float = EMPTY_PRIOR) -> nn.Conv2d:
+    """Set a decoder's last convolution's bias so that, untrained, it predicts ``prior`` everywhere.
+
+    Why: at bias 0 every pixel starts at probability 0.5, above the 0.5 threshold half the time, and a
+    decoder that trained a few steps (a 1 % label fraction) fills the masks of negative images and
+    scores far below the all-empty predictor. Starting near empty, too little training leaves it
+    there instead, and the focal loss's first steps are not spent on the background.
+    """
+    nn.init.constant_(head.bias, math.log(prior / (1 - prior)))
+    return head
 
 
 def segmentation_loss(

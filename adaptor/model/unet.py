@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from adaptor.model.loss import start_near_empty
+
 # Widths of the bottleneck and of each climb back up: deepest first, one per stage.
 DEFAULT_WIDTHS = (256, 128, 64, 32, 16)
 
@@ -52,7 +54,7 @@ class UNetDecoder(nn.Module):
             nn.Sequential(_conv_bn_relu(below + skip, width), _conv_bn_relu(width, width))
             for below, skip, width in zip(widths[:-1], skips, widths[1:], strict=True)
         )
-        self.head = nn.Conv2d(widths[-1], 1, 1)
+        self.head = start_near_empty(nn.Conv2d(widths[-1], 1, 1))
 
     def forward(
         self, stages: list[torch.Tensor], size: int, adaptor: torch.Tensor | None = None

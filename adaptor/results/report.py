@@ -60,10 +60,17 @@ def _segmentation_section(segmentation: pl.DataFrame) -> Section:
     note = (
         "Test split, mean ± std over seeds. `dice_mgca` scores an empty mask 1 when the prediction is empty "
         "(MGCA's metric); `dice_positive` averages images with a mask only; `dice_empty_predictor` is what "
-        "predicting nothing scores under `dice_mgca`."
+        "predicting nothing scores under `dice_mgca`. `decoder`: `unet` over a CNN's stage maps, `conv` over "
+        "the patch-token grid."
     )
     if segmentation.is_empty():
         return Section("Segmentation", "No segmentation was run.")
+    models = ["dataset", "method", "image_encoder", "text_encoder"]
+    decoders = segmentation.select(*models, "decoder").unique(maintain_order=True)
+    table = _over_seeds(segmentation, DICE_METRICS).join(decoders, on=models, how="left", nulls_equal=True)
+    columns = table.columns
+    at = columns.index("text_encoder") + 1
+    table = table.select(*columns[:at], "decoder", *[c for c in columns[at:] if c != "decoder"])
     flagged = (
         segmentation.filter(~pl.col("beats_empty_predictor"))
         .select("dataset", "method", "image_encoder", "text_encoder", "fraction", "seed")
@@ -74,7 +81,7 @@ def _segmentation_section(segmentation: pl.DataFrame) -> Section:
     return Section(
         "Segmentation",
         note,
-        [("", _over_seeds(segmentation, DICE_METRICS)), (below + (":" if len(flagged) else "."), flagged)],
+        [("", table), (below + (":" if len(flagged) else "."), flagged)],
     )
 
 

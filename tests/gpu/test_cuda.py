@@ -95,10 +95,16 @@ def test_heads_and_decoders_train_on_the_gpu() -> None:
     assert result["test_scores"].shape == (12, 1)
     tokens = rng.normal(size=(12, 16, 8)).astype(np.float32)
     masks = (rng.random((12, 32, 32)) > 0.8).astype(np.float32)
-    arrays = (([tokens[:8]], masks[:8]), ([tokens[8:10]], masks[8:10]), ([tokens[10:]], masks[10:]))
-    decoder = segmentation.DecoderSettings(max_epochs=2, channels=(16, 8, 8, 8, 8))
-    result = segmentation.train_and_test(*arrays, decoder, 0, CUDA)
-    assert result["test_probabilities"].shape == (2, 32, 32)
+    stages = [rng.normal(size=(12, 4, 32, 32)), rng.normal(size=(12, 8, 16, 16))]
+    decoder = segmentation.DecoderSettings(max_epochs=2, channels=(16, 8, 8, 8, 8), unet_widths=(8, 8))
+    for inputs, kind in (([tokens], "conv"), (stages, "unet")):
+
+        def part(rows: slice, inputs: list[np.ndarray] = inputs) -> tuple[segmentation.Held, np.ndarray]:
+            return segmentation.Held([array[rows] for array in inputs]), masks[rows]
+
+        arrays = part(slice(0, 8)), part(slice(8, 10)), part(slice(10, 12))
+        result = segmentation.train_and_test(*arrays, decoder, 0, CUDA, segmentation.Decoder(kind))
+        assert result["test_probabilities"].shape == (2, 32, 32)
 
 
 def test_faiss_searches_on_the_gpu() -> None:

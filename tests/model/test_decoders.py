@@ -1,5 +1,5 @@
-"""The segmentation decoder's published size and shapes, and its loss against a hand computation
-and against torchvision's focal loss."""
+"""The segmentation decoder's published size and shapes, both decoders' start near empty masks, and
+the loss against a hand computation and against torchvision's focal loss."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import torch
 
 from adaptor.model.adaptor import count_parameters
 from adaptor.model.decoders import TokenGridDecoder
-from adaptor.model.loss import segmentation_loss, sigmoid_focal_loss
+from adaptor.model.loss import EMPTY_PRIOR, segmentation_loss, sigmoid_focal_loss
+from adaptor.model.unet import UNetDecoder
 
 
 def test_decoder_has_the_published_trainable_count() -> None:
@@ -19,6 +20,19 @@ def test_decoder_has_the_published_trainable_count() -> None:
 def test_decoder_maps_a_token_grid_to_a_full_size_mask(tokens: int, size: int) -> None:
     decoder = TokenGridDecoder(32, channels=(16, 8, 8, 8, 8)).eval()
     assert decoder(torch.randn(2, tokens, 32), size).shape == (2, size, size)
+
+
+def test_untrained_decoders_predict_empty_masks() -> None:
+    """Both decoders start at focal loss's prior (1 % positive), not at probability 0.5 everywhere."""
+    torch.manual_seed(0)
+    unet = UNetDecoder((4, 8, 16), widths=(8, 8, 8)).eval()
+    stages = [torch.randn(4, c, 32 // 2**k, 32 // 2**k) for k, c in enumerate((4, 8, 16))]
+    conv = TokenGridDecoder(32, channels=(16, 8, 8, 8, 8)).eval()
+    with torch.no_grad():
+        outputs = unet(stages, 64).sigmoid(), conv(torch.randn(4, 16, 32), 64).sigmoid()
+    for probabilities in outputs:
+        assert float(probabilities.median()) == pytest.approx(EMPTY_PRIOR, rel=0.5)
+        assert (probabilities > 0.5).float().mean() < 0.001
 
 
 def test_decoder_refuses_tokens_that_are_not_a_square_grid() -> None:

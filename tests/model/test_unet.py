@@ -96,7 +96,7 @@ def test_the_unets_parameters_are_its_convolutions_and_batchnorms() -> None:
 
 
 def test_a_unet_cell_trains_on_stage_maps_and_adaptor_vectors_and_names_its_decoder() -> None:
-    from adaptor.evaluate.segmentation import Decoder, DecoderSettings, train_and_test
+    from adaptor.evaluate.segmentation import Decoder, DecoderSettings, Held, train_and_test
 
     rng = np.random.default_rng(0)
     shapes = ((4, 16, 16), (8, 8, 8), (16, 4, 4))
@@ -105,8 +105,8 @@ def test_a_unet_cell_trains_on_stage_maps_and_adaptor_vectors_and_names_its_deco
     masks = (rng.random((12, 32, 32)) > 0.8).astype(np.float32)
     inputs = [*stages, vectors]
 
-    def part(rows: slice) -> tuple[list[np.ndarray], np.ndarray]:
-        return [array[rows] for array in inputs], masks[rows]
+    def part(rows: slice) -> tuple[Held, np.ndarray]:
+        return Held([array[rows] for array in inputs]), masks[rows]
 
     settings = DecoderSettings(max_epochs=2, batch_size=4, unet_widths=(8, 8, 4))
     kind = Decoder("unet", adaptor=True)

@@ -50,6 +50,7 @@ def _dice(path: Path, seed: int) -> Path:
             "n_train": 4,
             "n_test": 8,
             "beats_empty_predictor": mgca > 0.75,
+            "decoder": "unet",
         }
     ).write_parquet(path)
     return path
@@ -143,8 +144,8 @@ def test_tables_and_report(tmp_path: Path) -> None:
     text = (tmp_path / "report.md").read_text()
     assert "| e | t | pooled | image_to_text | 10 | 0.250 | 0.500 |" in text
     assert "0.85 ± 0.071" in text and "| rsna | strict | auroc | frozen | e |  | 0.6 |" in text
-    assert "| siim | strict | dice_empty_predictor | frozen | e |  | 0.75 ± 0.0 |" in text
-    assert "| siim | strict | dice_mgca | frozen | e |  | 0.75 ± 0.071 |" in text
+    assert "| siim | strict | dice_empty_predictor | frozen | e |  | unet | 0.75 ± 0.0 |" in text
+    assert "| siim | strict | dice_mgca | frozen | e |  | unet | 0.75 ± 0.071 |" in text
     # seed 1 scores 0.7 < 0.75: listed as not beating the empty predictor; seed 0 (0.8) is not
     assert (
         "1 cells do not beat the empty predictor" in text and "| siim | frozen | e |  | 0.100 | 1 |" in text
