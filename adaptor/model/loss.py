@@ -43,6 +43,8 @@ def start_near_empty(head: nn.Conv2d, prior: float = EMPTY_PRIOR) -> nn.Conv2d:
     scores far below the all-empty predictor. Starting near empty, too little training leaves it
     there instead, and the focal loss's first steps are not spent on the background.
     """
+    if head.bias is None:
+        raise ValueError("a decoder's last convolution needs a bias to start near empty masks")
     nn.init.constant_(head.bias, math.log(prior / (1 - prior)))
     return head
 
