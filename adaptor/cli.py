@@ -289,6 +289,7 @@ def cmd_segment(args: argparse.Namespace) -> None:
         frame,
         device,
         args.memory_mb * 10**6 // 2,  # half the job's memory: the other half trains
+        json.loads(args.stage_indices),
     )
     for fraction, out in _cells(args):
         rows = segment_cell(
@@ -520,6 +521,9 @@ def _evaluate_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     )
     segment.add_argument(
         "--memory-mb", type=int, default=16000, help="the job's memory: half of it may hold stage maps"
+    )
+    segment.add_argument(
+        "--stage-indices", default="null", help="JSON: the stages a U-Net computes here reads (null: all)"
     )
     _gpus_argument(segment)
     segment.set_defaults(run=cmd_segment)

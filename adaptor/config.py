@@ -145,6 +145,12 @@ def problems(config: dict[str, Any]) -> list[str]:
                 f"evaluate.methods: {method} evaluates the {mode} Adaptor; add {mode} to pretrain.modes"
             )
     kind = segmentation["decoder"]["kind"]
+    indices, widths = embed["stage_indices"], segmentation["decoder"]["unet_widths"]
+    if segmentation["datasets"] and kind != "conv" and indices is not None and len(indices) != len(widths):
+        found.append(
+            f"evaluate.segmentation.decoder.unet_widths: {len(widths)} widths for the"
+            f" {len(indices)} stages embed.stage_indices names; give one per stage"
+        )
     for name in segmentation["datasets"]:
         if name in embed["tokens"] or (kind != "conv" and name in embed["stages"]) or kind == "unet":
             continue

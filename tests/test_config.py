@@ -85,6 +85,11 @@ CASES = {
         "evaluate.segmentation.datasets: 'rsna' needs patch tokens for the conv decoder (a ViT's): add it"
         " to embed.tokens",
     ),
+    "U-Net widths that do not match the named stages": (
+        _set("embed.stage_indices", [1, 2, 3, 4]),
+        "evaluate.segmentation.decoder.unet_widths: 5 widths for the 4 stages embed.stage_indices names;"
+        " give one per stage",
+    ),
     "stage maps of an unknown dataset": (
         _set("embed.stages", ["rsna", "padchest"]),
         "embed.stages: 'padchest' is not in datasets",

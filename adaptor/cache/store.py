@@ -93,6 +93,7 @@ class Layout:
     token_shape: tuple[int, int] | None = None
     token_mask: bool = False
     stage_shapes: tuple[tuple[int, int, int], ...] | None = None
+    stage_indices: tuple[int, ...] | None = None  # which of the encoder's stages those are
 
     def row_bytes(self) -> int:
         """Bytes of one sample in the widest per-sample array."""
@@ -104,7 +105,8 @@ class Layout:
         """The layout as stored in a cache's attributes; without stage maps, as it was before they
         existed, so that a finished cache keeps its layout key."""
         fields = asdict(self)
-        return fields if self.stage_shapes else {k: v for k, v in fields.items() if k != "stage_shapes"}
+        stages = ("stage_shapes", "stage_indices")
+        return fields if self.stage_shapes else {k: v for k, v in fields.items() if k not in stages}
 
     def stage_bytes(self) -> int:
         """Bytes of one sample's stage maps: what caching them costs per image."""

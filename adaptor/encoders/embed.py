@@ -48,6 +48,7 @@ class EmbedSettings:
     compression: str | None = None
     tokens: bool = False
     stages: bool = False
+    stage_indices: tuple[int, ...] | None = None
     on_error: str = "fail"
     decode: str = "auto"
 
@@ -66,20 +67,23 @@ class EmbedSettings:
             compression=self.compression,
             token_shape=encoder.token_shape if self.tokens else None,
             token_mask=self.tokens and encoder.spec.modality == "text",
-            stage_shapes=self._stage_shapes(encoder),
+            **self._stages(encoder),
         )
 
-    def _stage_shapes(self, encoder: LoadedEncoder) -> tuple[tuple[int, int, int], ...] | None:
+    def _stages(self, encoder: LoadedEncoder) -> dict[str, Any]:
+        """The layout's stage maps: their shapes and which of the encoder's stages they are."""
         if not self.stages:
-            return None
+            return {}
         if not encoder.is_pyramid():
             log.info(
                 "embed.stages: %s has no pyramid of stage maps (a ViT keeps one token grid, which its "
                 "segmentation decoder reads); none cached",
                 encoder.spec.name,
             )
-            return None
-        return tuple((c, h, w) for c, h, w in encoder.stage_shapes())
+            return {}
+        indices = encoder.stage_indices(self.stage_indices)
+        shapes = tuple((c, h, w) for c, h, w in encoder.stage_shapes(indices=indices))
+        return {"stage_shapes": shapes, "stage_indices": tuple(indices)}
 
 
 def cache_identity(encoder: LoadedEncoder, ids: list[str]) -> dict[str, object]:
@@ -297,12 +301,13 @@ def image_shards(
     counted: Callable[[int], None] = lambda rows: None,
     decode: str = "auto",
     timings: dict[str, float] | None = None,
-    stage_shapes: list[tuple[int, int, int]] | None = None,
+    stage_indices: Sequence[int] | None = None,
 ) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
     """Read in workers, decode JPEGs on the device (``decode``: :func:`decode_on_device`) or in the
     workers, encode in channels_last with BatchNorms folded, yield whole shards; ``counted`` hears
     of every batch's rows, and ``timings`` (when given) receives the seconds spent decoding on the
-    device and in the encoder's forward.
+    device and in the encoder's forward. With ``stage_indices``, the shards also hold those stages'
+    maps (``stage0``, ... in that order).
 
     One batch stays in flight: its outputs are copied back to the host after the next batch's
     forward is queued, so on a GPU the copy, the next batch's reading and decoding overlap the
@@ -324,10 +329,17 @@ def image_shards(
         # decoder where they are, and pinning them would only copy every file once more.
         pin_memory=device.type == "cuda" and not on_device,
     )
-    # The stage maps are read between the layers that folding fuses: with them, the module as loaded.
+    # The stage maps (those ``stage_indices`` names, when given) are read between the layers that
+    # folding fuses: with them, the module as loaded.
+    stage_shapes = None if stage_indices is None else encoder.stage_shapes(indices=stage_indices)
     module: Any = (encoder.module if stage_shapes else encoder.inference_module()).to(device)
     module = module.to(memory_format=torch.channels_last)
     assembler = _ShardAssembler(bounds, encoder, tokens, dtype, stage_shapes)
+
+    def with_stages(inputs: torch.Tensor) -> _Outputs:
+        pooled, tokens, maps = module.with_stages(inputs)
+        return pooled, tokens, [maps[i] for i in stage_indices or ()]
+
     watch = _Stopwatch(device)
     in_flight: tuple[np.ndarray, list[str], _Outputs | None] | None = None
     with torch.inference_mode(), autocast(device):
@@ -338,7 +350,7 @@ def image_shards(
             if images is not None:
                 with watch.timing("forward"):
                     inputs = images.contiguous(memory_format=torch.channels_last)
-                    outputs = module.with_stages(inputs) if stage_shapes else (*module(inputs), None)
+                    outputs = with_stages(inputs) if stage_shapes else (*module(inputs), None)
             if in_flight is not None:
                 yield from assembler.add(*in_flight)
                 counted(len(in_flight[0]))
@@ -477,14 +489,14 @@ def embed_part(
         "samples",
     )
     timings: dict[str, float] = {}
-    stage_shapes = [tuple(shape) for shape in store.attribute(group, "layout").get("stage_shapes") or []]
+    stage_indices = store.attribute(group, "layout").get("stage_indices")
     if encoder.spec.modality == "image":
         paths = manifest["path"].to_list()
         shards = image_shards(
             *(encoder, paths, bounds, todo, settings.num_workers, device, tokens, dtype, counter.update),
             decode=settings.decode,
             timings=timings,
-            stage_shapes=stage_shapes,
+            stage_indices=stage_indices,
         )
     else:
         texts = manifest["text"].to_list()

@@ -13,6 +13,7 @@ import copy
 import difflib
 import hashlib
 import logging
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from torch import nn
 from adaptor.cache.store import identity_key
 from adaptor.data.images import Preprocess
 from adaptor.encoders import weights as weight_sources
-from adaptor.errors import ConfigError, WeightsNotFound
+from adaptor.errors import ConfigError, SettingsError, WeightsNotFound
 
 log = logging.getLogger(__name__)
 
@@ -105,15 +106,31 @@ class LoadedEncoder:
         return folded() if folded else self.module
 
     @torch.inference_mode()
-    def stage_shapes(self, size: int | None = None) -> list[tuple[int, int, int]]:
+    def stage_shapes(
+        self, size: int | None = None, indices: Sequence[int] | None = None
+    ) -> list[tuple[int, int, int]]:
         """(channels, height, width) of each stage's map at ``size`` px (the preprocessing's crop by
-        default); empty for an encoder without stages (text)."""
+        default), of every stage or of those ``indices`` name (timm's ``feature_info`` order,
+        shallowest first); empty for an encoder without stages (text)."""
         stages = getattr(self.module, "stages", None)
         if stages is None:
             return []
         preprocess = self.spec.preprocess
         side = size or preprocess.crop
-        return [tuple(m.shape[1:]) for m in stages(torch.zeros(1, preprocess.channels, side, side))]
+        shapes = [tuple(m.shape[1:]) for m in stages(torch.zeros(1, preprocess.channels, side, side))]
+        return [shapes[i] for i in self.stage_indices(indices, len(shapes))]
+
+    def stage_indices(self, indices: Sequence[int] | None, count: int | None = None) -> list[int]:
+        """``indices`` checked against the encoder's ``count`` stages, or all of them for None."""
+        count = len(self.stage_shapes()) if count is None else count
+        if indices is None:
+            return list(range(count))
+        if not indices or any(not 0 <= i < count for i in indices) or list(indices) != sorted(set(indices)):
+            raise SettingsError(
+                f"embed.stage_indices {list(indices)}: {self.spec.name} has {count} stages, 0 to {count - 1};"
+                " name some of them, shallowest first"
+            )
+        return list(indices)
 
     def is_pyramid(self) -> bool:
         """Whether the stages shrink as they deepen (a CNN: a U-Net fits), unlike a ViT's blocks,

@@ -49,13 +49,17 @@ def with_adaptor(stages: Read, adaptor: Cache | None) -> Read:
 
 
 def encoded_stages(
-    encoder: LoadedEncoder, paths: dict[str, str], device: torch.device, dtype: np.dtype, report: bool
+    encoder: LoadedEncoder,
+    indices: list[int],
+    paths: dict[str, str],
+    device: torch.device,
+    dtype: np.dtype,
+    report: bool,
 ) -> Read:
-    """Stage maps from the frozen encoder run here on the samples' images (``paths``: id -> file),
-    rounded to ``dtype`` as a cache would hold them; with ``report``, each read's progress logged."""
+    """The maps of the stages ``indices`` names, from the frozen encoder run here on the samples'
+    images (``paths``: id -> file), rounded to ``dtype`` as a cache would hold them; with
+    ``report``, each read's progress logged."""
     from adaptor.encoders.embed import image_shards
-
-    shapes = encoder.stage_shapes()
 
     def read(ids: list[str]) -> list[np.ndarray]:
         files = [paths[i] for i in ids]
@@ -63,7 +67,7 @@ def encoded_stages(
         shards = image_shards(
             *(encoder, files, [(0, len(files))], [0], 0, device, False, dtype),
             counted=counter.update if counter else lambda rows: None,
-            stage_shapes=shapes,
+            stage_indices=indices,
         )
         (_, arrays), *_ = list(shards)  # one shard: these samples
         if counter:
@@ -73,7 +77,7 @@ def encoded_stages(
                 f"{problems[0][1]} ({len(problems)} images unreadable for their stage maps, though embedded"
                 " before: changed since? rerun the image cache's embed job)"
             )
-        return [arrays[f"stage{k}"] for k in range(len(shapes))]
+        return [arrays[f"stage{k}"] for k in range(len(indices))]
 
     return read
 
@@ -100,14 +104,16 @@ def choose(
     frame: pl.DataFrame,
     device: torch.device,
     memory_bytes: int,
+    stage_indices: list[int] | None = None,
 ) -> tuple[Decoder, Callable[[list[str]], Rows]]:
     """The decoder ``kind`` (auto, conv, unet) resolves to, and the function giving its inputs for
     a split's sample ids.
 
     ``features`` is what the cell's method reads (the image cache, or the Adaptor's features),
     ``image`` the image cache under it, ``encoder()`` loads that cache's encoder (only when the stage
-    maps are not cached), ``frame`` gives each sample's image path, and ``memory_bytes`` is what the
-    job may hold of stage maps.
+    maps are not cached), ``frame`` gives each sample's image path, ``memory_bytes`` is what the
+    job may hold of stage maps, and ``stage_indices`` the stages computed here (all by default; a
+    cache holds those its embedding named).
     """
     if kind not in DECODER_KINDS:
         raise SettingsError(f"evaluate.segmentation.decoder.kind: one of {DECODER_KINDS}, got {kind!r}")
@@ -144,7 +150,8 @@ def choose(
             f"{loaded.spec.name} has none: use conv (or auto)"
         )
     paths = dict(zip(frame["id"].to_list(), frame["path"].to_list(), strict=True))
-    needed = _held_bytes(loaded.stage_shapes(), dtype, len(frame))
+    indices = loaded.stage_indices(stage_indices)
+    needed = _held_bytes(loaded.stage_shapes(indices=indices), dtype, len(frame))
     if needed <= memory_bytes:
         log.info(
             "U-Net over stage maps of %s computed here, each sample's once (embed.stages does not list "
@@ -152,7 +159,8 @@ def choose(
             loaded.spec.name,
             needed / 1e9,
         )
-        read = with_adaptor(once_each(encoded_stages(loaded, paths, device, dtype, True)), adaptor_cache)
+        once = once_each(encoded_stages(loaded, indices, paths, device, dtype, True))
+        read = with_adaptor(once, adaptor_cache)
         return Decoder("unet", adaptor), lambda ids: Held(read(ids))
     log.info(
         "U-Net over stage maps of %s computed here for every batch (%.1f GB would not fit in %.1f GB)",
@@ -160,7 +168,7 @@ def choose(
         needed / 1e9,
         memory_bytes / 1e9,
     )
-    read = with_adaptor(encoded_stages(loaded, paths, device, dtype, False), adaptor_cache)
+    read = with_adaptor(encoded_stages(loaded, indices, paths, device, dtype, False), adaptor_cache)
     return Decoder("unet", adaptor), lambda ids: Streamed(np.asarray(ids), read)
 
 

@@ -1,5 +1,6 @@
 """The embedding stage: values, shard-aligned batching, fan-out into parts, rejects, token arrays."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ from adaptor.data.demo.writers import _save
 from adaptor.data.images import Preprocess, read_grey
 from adaptor.encoders.embed import EmbedSettings, embed_manifest, embed_part, init_cache
 from adaptor.encoders.registry import EncoderSpec, LoadedEncoder, load_encoder
-from adaptor.errors import SampleError
+from adaptor.errors import SampleError, SettingsError
 
 
 def _images(root: Path, count: int) -> pl.DataFrame:
@@ -213,6 +214,17 @@ def test_a_cnns_stage_maps_are_cached_with_its_vectors_and_a_vits_cache_has_none
     for ours, theirs in zip(stored, maps, strict=True):
         np.testing.assert_allclose(ours[0], theirs[0].numpy(), atol=1e-5)
     assert settings.layout(encoder).stage_bytes() == 4 * sum(c * h * w for c, h, w in encoder.stage_shapes())
+
+    named = replace(settings, stage_indices=(1, 3))  # without the stem, and one deep stage
+    embed_manifest(encoder, frame, tmp_path / "named.zarr", named)
+    some = open_cache(tmp_path / "named.zarr")
+    assert some.stage_count == 2 and some.attrs["layout"]["stage_indices"] == [1, 3]
+    for ours, theirs in zip(some.stages(["s3"]), [maps[1], maps[3]], strict=True):
+        np.testing.assert_allclose(ours[0], theirs[0].numpy(), atol=1e-5)
+    assert some.attrs["layout_key"] != cache.attrs["layout_key"]
+    for wrong in ((5,), (3, 1), ()):
+        with pytest.raises(SettingsError, match=r"\]: r has 5 stages, 0 to 4"):
+            replace(settings, stage_indices=wrong).layout(encoder)
     vit = load_encoder(
         EncoderSpec(
             "v",

@@ -70,6 +70,10 @@ def test_auto_reads_a_cnns_cached_stage_maps_or_computes_the_same_ones_once_in_t
         assert ours.dtype == theirs.dtype and ours.shape == theirs.shape
         np.testing.assert_allclose(ours.astype(np.float32), theirs.astype(np.float32), rtol=1e-2, atol=1e-2)
 
+    _, named = choose("unet", plain, plain, False, lambda: encoder, frame, CPU, GB, [1, 4])
+    for ours, theirs in zip(named(ids).take(slice(None)), [computed[1], computed[4]], strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+
     per_sample = sum(np.prod(shape) for shape in encoder.stage_shapes()) * 2
     small = int(per_sample * (len(frame) - 1))  # all but one sample's maps fit
     _, streamed = choose("unet", plain, plain, False, lambda: encoder, frame, CPU, small)

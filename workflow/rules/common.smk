@@ -178,7 +178,7 @@ def get_embed_settings(wildcards):
         }
         # Named only when asked for, so that a cache without stage maps keeps its settings.
         | (
-            {"stages": True}
+            {"stages": True, "stage_indices": EMBED["stage_indices"]}
             if wildcards.modality == "image" and wildcards.dataset in EMBED["stages"]
             else {}
         )

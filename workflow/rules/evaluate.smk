@@ -116,6 +116,7 @@ rule evaluate_segmentation:
         image_spec=lambda wildcards: as_json(
             IMAGE_ENCODERS[get_image_encoder(wildcards)]
         ),
+        stage_indices=as_json(EMBED["stage_indices"]),
         fractions=FRACTIONS,
     shell:
         "python -m adaptor segment --manifest {input.manifest:q} --features {input.features:q}"
@@ -124,7 +125,8 @@ rule evaluate_segmentation:
         " --exclude {input.features_rejects:q} --subsets {input.subsets:q} --seed {wildcards.seed:q}"
         " --fractions {params.fractions:q} --method {wildcards.method:q} --image-encoder {wildcards.image_encoder:q}"
         " --text-encoder={params.text_encoder:q} --settings {params.settings:q} --out {output:q}"
-        " --threads {threads:q} --gpus {resources.gpu:q} --memory-mb {resources.mem_mb:q} > {log:q} 2>&1"
+        " --threads {threads:q} --gpus {resources.gpu:q} --memory-mb {resources.mem_mb:q}"
+        " --stage-indices {params.stage_indices:q} > {log:q} 2>&1"
 
 
 rule evaluate_zeroshot:
