@@ -58,14 +58,19 @@ def schema_default(node: dict[str, Any]) -> Any:
     return default
 
 
-# embed.tokens lists the datasets that get token caches; EmbedSettings.tokens says whether this one does.
-SAME_NAME_OTHER_MEANING = {EmbedSettings: {"tokens"}}
+# embed.tokens / embed.stages list the datasets that get token / stage caches; EmbedSettings.tokens /
+# .stages say whether this one does.
+SAME_NAME_OTHER_MEANING = {EmbedSettings: {"tokens", "stages"}}
 
 
 @pytest.mark.parametrize(
     ("cls", "path", "shared"),
     [
-        (EmbedSettings, "embed", {"num_workers", "shard_rows", "chunk_rows", "dtype", "compression"}),
+        (
+            EmbedSettings,
+            "embed",
+            {"num_workers", "shard_rows", "chunk_rows", "dtype", "compression", "stage_indices"},
+        ),
         (Preprocess, "encoders.image.*.preprocess", {"resize", "crop", "normalize", "channels"}),
         (EncoderSpec, "encoders.image.*", {"weights", "revision", "model_kwargs", "batch_size"}),
         (
@@ -79,7 +84,11 @@ SAME_NAME_OTHER_MEANING = {EmbedSettings: {"tokens"}}
             "evaluate.classification.head",
             {"head", "lr", "weight_decay", "max_epochs", "patience"},
         ),
-        (DecoderSettings, "evaluate.segmentation.decoder", {"lr", "batch_size", "channels", "focal_gamma"}),
+        (
+            DecoderSettings,
+            "evaluate.segmentation.decoder",
+            {"lr", "batch_size", "channels", "focal_gamma", "kind", "unet_widths"},
+        ),
     ],
 )
 def test_dataclass_defaults_equal_the_schemas(cls: type, path: str, shared: set[str]) -> None:

@@ -21,7 +21,7 @@ import numpy as np
 import polars as pl
 import torch
 
-from adaptor.cache.store import Cache
+from adaptor.cache.store import Cache, stage_name
 from adaptor.encoders.registry import LoadedEncoder
 from adaptor.errors import ImageError, SettingsError
 from adaptor.evaluate.segmentation import DECODERS, Decoder, Held, Rows, Streamed
@@ -77,7 +77,7 @@ def encoded_stages(
                 f"{problems[0][1]} ({len(problems)} images unreadable for their stage maps, though embedded"
                 " before: changed since? rerun the image cache's embed job)"
             )
-        return [arrays[f"stage{k}"] for k in range(len(indices))]
+        return [arrays[stage_name(k)] for k in range(len(indices))]
 
     return read
 
@@ -121,8 +121,6 @@ def choose(
     if kind == "auto" and not image.stage_count:
         loaded = encoder()
         kind = "unet" if loaded.is_pyramid() else "conv"
-    elif kind == "auto":
-        kind = "unet"
     if kind == "conv":
         if not features.has_tokens:
             raise SettingsError(
@@ -130,46 +128,60 @@ def choose(
             )
         return Decoder("conv"), token_grid(features)
     adaptor_cache = features if adaptor else None
-    dtype = np.dtype(image.attrs["layout"]["dtype"])
     if image.stage_count:
-        shapes = image.attrs["layout"]["stage_shapes"]
-        needed = _held_bytes(shapes, dtype, len(frame))
-        if needed > memory_bytes:
-            raise SettingsError(
-                f"{image.path}: the stage maps of {len(frame)} samples take {needed / 1e9:.1f} GB, more than"
-                f" the {memory_bytes / 1e9:.1f} GB this job may hold; give the rule more memory (mem_mb), or"
-                " drop the dataset from embed.stages to compute the maps batch by batch in the job"
-            )
-        log.info("U-Net over the stage maps cached in %s (%.2f GB held)", image.path, needed / 1e9)
-        read = with_adaptor(image.stages, adaptor_cache)
-        return Decoder("unet", adaptor), lambda ids: Held(read(ids))
+        cached = with_adaptor(_cached_stages(image, len(frame), memory_bytes), adaptor_cache)
+        return Decoder("unet", adaptor), lambda ids: Held(cached(ids))
     loaded = loaded or encoder()
-    if not loaded.is_pyramid():
+    paths = dict(zip(frame["id"].to_list(), frame["path"].to_list(), strict=True))
+    dtype = np.dtype(image.attrs["layout"]["dtype"])
+    computed, held = _computed_stages(loaded, stage_indices, paths, device, dtype, memory_bytes)
+    read = with_adaptor(computed, adaptor_cache)
+    if held:
+        return Decoder("unet", adaptor), lambda ids: Held(read(ids))
+    return Decoder("unet", adaptor), lambda ids: Streamed(np.asarray(ids), read)
+
+
+def _cached_stages(image: Cache, samples: int, memory_bytes: int) -> Read:
+    """The image cache's stage maps, refused when a job's samples' maps would not fit in memory."""
+    layout = image.attrs["layout"]
+    needed = _held_bytes(layout["stage_shapes"], np.dtype(layout["dtype"]), samples)
+    if needed > memory_bytes:
+        raise SettingsError(
+            f"{image.path}: the stage maps of {samples} samples take {needed / 1e9:.1f} GB, more than"
+            f" the {memory_bytes / 1e9:.1f} GB this job may hold; give the rule more memory (mem_mb), or"
+            " drop the dataset from embed.stages to compute the maps batch by batch in the job"
+        )
+    log.info("U-Net over the stage maps cached in %s (%.2f GB held)", image.path, needed / 1e9)
+    return image.stages
+
+
+def _computed_stages(
+    encoder: LoadedEncoder,
+    stage_indices: list[int] | None,
+    paths: dict[str, str],
+    device: torch.device,
+    dtype: np.dtype,
+    memory_bytes: int,
+) -> tuple[Read, bool]:
+    """Stage maps computed in the job, and whether they are held (each sample's computed once) or
+    computed again for every batch (when they would not fit in ``memory_bytes``)."""
+    if not encoder.is_pyramid():
         raise SettingsError(
             f"evaluate.segmentation.decoder.kind: unet needs a CNN's pyramid of stage maps; "
-            f"{loaded.spec.name} has none: use conv (or auto)"
+            f"{encoder.spec.name} has none: use conv (or auto)"
         )
-    paths = dict(zip(frame["id"].to_list(), frame["path"].to_list(), strict=True))
-    indices = loaded.stage_indices(stage_indices)
-    needed = _held_bytes(loaded.stage_shapes(indices=indices), dtype, len(frame))
-    if needed <= memory_bytes:
-        log.info(
-            "U-Net over stage maps of %s computed here, each sample's once (embed.stages does not list "
-            "this dataset); %.2f GB held",
-            loaded.spec.name,
-            needed / 1e9,
-        )
-        once = once_each(encoded_stages(loaded, indices, paths, device, dtype, True))
-        read = with_adaptor(once, adaptor_cache)
-        return Decoder("unet", adaptor), lambda ids: Held(read(ids))
+    indices = encoder.stage_indices(stage_indices)
+    needed = _held_bytes(encoder.stage_shapes(indices=indices), dtype, len(paths))
+    held = needed <= memory_bytes
     log.info(
-        "U-Net over stage maps of %s computed here for every batch (%.1f GB would not fit in %.1f GB)",
-        loaded.spec.name,
-        needed / 1e9,
-        memory_bytes / 1e9,
+        "U-Net over stage maps of %s computed here (embed.stages does not list this dataset): %s",
+        encoder.spec.name,
+        f"each sample's once, {needed / 1e9:.2f} GB held"
+        if held
+        else f"for every batch ({needed / 1e9:.1f} GB would not fit in {memory_bytes / 1e9:.1f} GB)",
     )
-    read = with_adaptor(encoded_stages(loaded, indices, paths, device, dtype, False), adaptor_cache)
-    return Decoder("unet", adaptor), lambda ids: Streamed(np.asarray(ids), read)
+    computed = encoded_stages(encoder, indices, paths, device, dtype, report=held)
+    return (once_each(computed) if held else computed), held
 
 
 def _held_bytes(shapes: list[tuple[int, int, int]] | list[list[int]], dtype: np.dtype, samples: int) -> int:

@@ -10,6 +10,7 @@ predicting everywhere. The test set is scored once, with all three Dice figures 
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +32,8 @@ from adaptor.evaluate.subsets import CellData
 from adaptor.model.decoders import PAPER_CHANNELS, TokenGridDecoder
 from adaptor.model.loss import segmentation_loss
 from adaptor.model.unet import DEFAULT_WIDTHS, UNetDecoder
+
+log = logging.getLogger(__name__)
 
 DECODERS = ("conv", "unet")
 
@@ -171,6 +174,13 @@ def train_and_test(
     inputs, masks = train[0], torch.from_numpy(train[1]).float()
     size = masks.shape[-1]
     decoder = kind.build(inputs, settings).to(device)
+    parameters = sum(p.numel() for p in decoder.parameters())
+    log.info(
+        "%s decoder%s: %s trainable parameters",
+        kind.kind,
+        " + Adaptor vector" * kind.adaptor,
+        f"{parameters:,}",
+    )
     optimiser = AdamW(decoder.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
 
     def loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -201,6 +211,7 @@ def train_and_test(
         "val_loss": -fit["best_value"],
         "best_epoch": fit["best_epoch"],
         "epochs_run": fit["epochs_run"],
+        "decoder_parameters": parameters,
     }
 
 
@@ -240,6 +251,7 @@ def segment_cell(
         "task": "segmentation",
         **labels,
         "decoder": kind.kind,
+        "decoder_parameters": result["decoder_parameters"],
         "fraction": fraction,
         "seed": seed,
         "n_train": len(cell.train),

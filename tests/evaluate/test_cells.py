@@ -216,7 +216,7 @@ def test_a_unet_cell_end_to_end_on_cached_or_computed_stage_maps(tmp_path: Path)
         cache = tmp_path / f"stages_{stages}.zarr"
         embed_manifest(encoder, frame, cache, EmbedSettings(num_workers=0, shard_rows=32, stages=stages))
         rows = _segment(tmp_path, cache, "cnn", spec, settings)
-        assert rows["decoder"].unique().to_list() == ["unet"]
+        assert rows["decoder"].unique().to_list() == ["unet"] and rows["decoder_parameters"][0] > 0
         results[stages] = _dice(rows, cells)
     for values in results.values():
         assert values["dice_positive"] > 0.6, results

@@ -113,5 +113,7 @@ def test_a_unet_cell_trains_on_stage_maps_and_adaptor_vectors_and_names_its_deco
     train, val, test = part(slice(0, 8)), part(slice(8, 10)), part(slice(10, 12))
     result = train_and_test(train, val, test, settings, 0, kind=kind)
     assert result["test_probabilities"].shape == (2, 32, 32) and result["epochs_run"] == 2
+    built = UNetDecoder((4, 8, 16), adaptor_dim=6, widths=(8, 8, 4))
+    assert result["decoder_parameters"] == sum(p.numel() for p in built.parameters())
     with pytest.raises(ValueError, match="decoder must be one of"):
         Decoder("fcn")

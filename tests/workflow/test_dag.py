@@ -58,6 +58,7 @@ def test_the_dag_writes_every_cell(finished_run: Path) -> None:
     cells(segmentation, evaluate["segmentation"]["datasets"])
     assert segmentation.group_by("dataset", "method", "fraction", "seed").len()["len"].to_list() == [3] * 3
     assert set(segmentation["metric"]) == {"dice_mgca", "dice_positive", "dice_empty_predictor"}
+    assert segmentation["decoder"].unique().to_list() == ["unet"]  # over the stage maps of a 2-part cache
     assert segmentation["value"].is_between(0, 1).all()
     zeroshot = pl.read_parquet(finished_run / "results/tables/zeroshot.parquet")
     assert set(zeroshot.select("dataset", "method").unique().iter_rows()) == set(
