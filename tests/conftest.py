@@ -67,6 +67,21 @@ def efficientnet_lite0() -> LoadedEncoder:
     return load_encoder(spec)
 
 
+@pytest.fixture(scope="session")
+def tiny_vit() -> LoadedEncoder:
+    """A random-weight ViT-Tiny at 32 px: a 2 x 2 token grid, blocks that keep it (no pyramid)."""
+    spec = EncoderSpec(
+        "v",
+        "image",
+        "timm",
+        "vit_tiny_patch16_224",
+        weights="random",
+        model_kwargs={"img_size": 32},
+        preprocess={"resize": 32, "crop": 32},
+    )
+    return load_encoder(spec)
+
+
 @pytest.fixture
 def tiny_bert(tmp_path: Path) -> Path:
     """A randomly initialised 1-layer BERT saved as a local model directory."""

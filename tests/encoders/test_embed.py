@@ -189,7 +189,9 @@ def test_decoding_jpegs_on_the_device_gives_the_same_cache_within_cosine_0_999(
     assert 0 < reports["gpu"]["forward_share"] < 1 and reports["gpu"]["gpu_busy_share"] is None
 
 
-def test_a_cnns_stage_maps_are_cached_with_its_vectors_and_a_vits_cache_has_none(tmp_path: Path) -> None:
+def test_a_cnns_stage_maps_are_cached_with_its_vectors_and_a_vits_cache_has_none(
+    tmp_path: Path, tiny_vit: LoadedEncoder
+) -> None:
     frame = _images(tmp_path, 5)
     encoder = _resnet(tmp_path, batch_size=2)
     settings = EmbedSettings(num_workers=0, shard_rows=2, chunk_rows=1, dtype="float32", stages=True)
@@ -225,15 +227,4 @@ def test_a_cnns_stage_maps_are_cached_with_its_vectors_and_a_vits_cache_has_none
     for wrong in ((5,), (3, 1), ()):
         with pytest.raises(SettingsError, match=r"\]: r has 5 stages, 0 to 4"):
             replace(settings, stage_indices=wrong).layout(encoder)
-    vit = load_encoder(
-        EncoderSpec(
-            "v",
-            "image",
-            "timm",
-            "vit_tiny_patch16_224",
-            weights="random",
-            model_kwargs={"img_size": 32},
-            preprocess={"resize": 32, "crop": 32},
-        )
-    )
-    assert settings.layout(vit).stage_shapes is None
+    assert settings.layout(tiny_vit).stage_shapes is None

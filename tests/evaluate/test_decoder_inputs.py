@@ -21,15 +21,6 @@ from adaptor.evaluate.segmentation import Decoder, Held, Streamed
 CPU = torch.device("cpu")
 GB = 10**9
 CNN = EncoderSpec("r", "image", "timm", "resnet10t", weights="random", preprocess={"resize": 40, "crop": 32})
-VIT = EncoderSpec(
-    "v",
-    "image",
-    "timm",
-    "vit_tiny_patch16_224",
-    weights="random",
-    model_kwargs={"img_size": 32},
-    preprocess={"resize": 32, "crop": 32},
-)
 
 
 def _frame(root: Path, count: int = 5) -> pl.DataFrame:
@@ -91,10 +82,12 @@ def test_auto_reads_a_cnns_cached_stage_maps_or_computes_the_same_ones_once_in_t
         rows.take(np.array([0]))
 
 
-def test_the_adaptor_methods_add_the_adaptor_vector_and_the_frozen_method_does_not(tmp_path: Path) -> None:
+def test_the_adaptor_methods_add_the_adaptor_vector_and_the_frozen_method_does_not(
+    tmp_path: Path, tiny_vit: LoadedEncoder
+) -> None:
     frame, encoder = _frame(tmp_path), load_encoder(CNN)
     image = _cache(encoder, frame, tmp_path / "stages.zarr", stages=True)
-    adaptor = _cache(load_encoder(VIT), frame, tmp_path / "adaptor.zarr")  # any cache of vectors
+    adaptor = _cache(tiny_vit, frame, tmp_path / "adaptor.zarr")  # any cache of vectors
     decoder, inputs = choose("unet", adaptor, image, True, _unexpected_load, frame, CPU, GB)
     assert decoder == Decoder("unet", adaptor=True)
     *stages, vectors = inputs(["s1", "s4"]).take(slice(None))
@@ -103,8 +96,10 @@ def test_the_adaptor_methods_add_the_adaptor_vector_and_the_frozen_method_does_n
     assert len(frozen(["s1"]).take(slice(None))) == 5
 
 
-def test_a_vit_gets_the_conv_decoder_on_its_tokens_and_no_unet(tmp_path: Path) -> None:
-    frame, vit = _frame(tmp_path), load_encoder(VIT)
+def test_a_vit_gets_the_conv_decoder_on_its_tokens_and_no_unet(
+    tmp_path: Path, tiny_vit: LoadedEncoder
+) -> None:
+    frame, vit = _frame(tmp_path), tiny_vit
     with_tokens = _cache(vit, frame, tmp_path / "tokens.zarr", tokens=True, stages=True)
     assert with_tokens.stage_count == 0  # a ViT has no pyramid: embed.stages caches nothing for it
     decoder, inputs = choose("auto", with_tokens, with_tokens, False, lambda: vit, frame, CPU, GB)

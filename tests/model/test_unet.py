@@ -29,19 +29,8 @@ def test_a_cnns_stages_halve_at_each_depth_at_any_input_size(model: str, channel
     assert encoder.is_pyramid()
 
 
-def test_a_vits_blocks_are_no_pyramid() -> None:
-    vit = load_encoder(
-        EncoderSpec(
-            "v",
-            "image",
-            "timm",
-            "vit_tiny_patch16_224",
-            weights="random",
-            model_kwargs={"img_size": 64},
-            preprocess={"resize": 64, "crop": 64},
-        )
-    )
-    assert vit.stage_shapes() and not vit.is_pyramid()
+def test_a_vits_blocks_are_no_pyramid(tiny_vit: LoadedEncoder) -> None:
+    assert tiny_vit.stage_shapes() and not tiny_vit.is_pyramid()
 
 
 def _stages(encoder: LoadedEncoder, batch: int, size: int) -> list[torch.Tensor]:
