@@ -88,6 +88,11 @@ class LoadedEncoder:
     tokenizer: Any = None
     token_shape: tuple[int, int] = (0, 0)
     hub_commit: str | None = None
+    # Stage shapes by input side, from one forward on a blank image each: asked for once per batch
+    # when a segmentation job computes stage maps, and the encoder's weights never change.
+    _stage_shapes: dict[int, list[tuple[int, int, int]]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def identity(self) -> dict[str, Any]:
         """The spec's settings, the weights' hash and, for a hub model, the commit it resolved to."""
@@ -117,7 +122,10 @@ class LoadedEncoder:
             return []
         preprocess = self.spec.preprocess
         side = size or preprocess.crop
-        shapes = [tuple(m.shape[1:]) for m in stages(torch.zeros(1, preprocess.channels, side, side))]
+        if side not in self._stage_shapes:
+            blank = torch.zeros(1, preprocess.channels, side, side)
+            self._stage_shapes[side] = [tuple(m.shape[1:]) for m in stages(blank)]
+        shapes = self._stage_shapes[side]
         return [shapes[i] for i in self.stage_indices(indices, len(shapes))]
 
     def stage_indices(self, indices: Sequence[int] | None, count: int | None = None) -> list[int]:
