@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU path checked in one command, in under 5 minutes on one H100-class GPU with 16 cores, in an
-# environment installed with `pip install -e ".[gpu,demo,test]"`:
+# environment installed with `pip install -c envs/lock-gpu.txt -e ".[gpu,demo,test]"`:
 #
 #   bash benchmarks/gpu_check.sh
 #

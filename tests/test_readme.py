@@ -54,10 +54,12 @@ def test_every_readme_command_has_a_check() -> None:
 
 @pytest.mark.parametrize("command", _of("pip"))
 def test_pip_installs_name_extras_the_project_has(command: str) -> None:
-    extras = re.fullmatch(r'pip install -e "\.\[([a-z,]+)\]"', command)
-    assert extras, f"{command}: not an install of this project with extras"
-    assert set(extras.group(1).split(",")) <= EXTRAS
-    assert not {"cpu", "gpu"} <= set(extras.group(1).split(",")), "faiss-cpu and faiss-gpu exclude each other"
+    extras = re.fullmatch(r'pip install -c envs/lock-(cpu|gpu)\.txt -e "\.\[([a-z,]+)\]"', command)
+    assert extras, f"{command}: not an install of this project with extras, from a lock"
+    assert (REPO / "envs" / f"lock-{extras.group(1)}.txt").is_file()
+    assert extras.group(1) in extras.group(2).split(","), f"{command}: the lock of the other faiss build"
+    assert set(extras.group(2).split(",")) <= EXTRAS
+    assert not {"cpu", "gpu"} <= set(extras.group(2).split(",")), "faiss-cpu and faiss-gpu exclude each other"
 
 
 @pytest.mark.parametrize("command", _of("pytest"))

@@ -401,10 +401,12 @@ def _load_transformers(spec: EncoderSpec) -> tuple[nn.Module, Any, str, str | No
     path, commit = weight_sources.resolve(spec.name, spec.weights), None
     if path is None:
         path, commit = weight_sources.hub_snapshot(spec.name, spec.model, spec.revision)
-    options = {"trust_remote_code": spec.trust_remote_code, "local_files_only": True}
+    remote_code = spec.trust_remote_code
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(path), **options)
-        model = AutoModel.from_pretrained(str(path), **options)
+        tokenizer = AutoTokenizer.from_pretrained(
+            str(path), trust_remote_code=remote_code, local_files_only=True
+        )
+        model = AutoModel.from_pretrained(str(path), trust_remote_code=remote_code, local_files_only=True)
     except OSError as error:
         raise WeightsNotFound(
             f"encoder {spec.name!r}: cannot load {str(path)!r} ({error}). Offline, set weights to a local "
