@@ -214,14 +214,16 @@ def cmd_subsets(args: argparse.Namespace) -> None:
 
 
 def _cell_inputs(
-    args: argparse.Namespace,
+    args: argparse.Namespace, on_cuda: bool
 ) -> tuple[pl.DataFrame, ManifestInfo, Cache, dict[str, Any], dict[str, Any]]:
     """What every evaluation cell reads: the manifest minus rejects, its info, the features and the
-    identifying columns its rows carry."""
+    identifying columns its rows carry, the software that computes them (``on_cuda``: on a GPU)
+    among them."""
     from adaptor.cache.store import open_cache
     from adaptor.data import manifest
     from adaptor.evaluate.run import identity_columns
     from adaptor.evaluate.subsets import without_rejects
+    from adaptor.provenance import software, software_columns
 
     _threads(args.threads)
     frame, info = manifest.read(args.manifest)
@@ -232,6 +234,7 @@ def _cell_inputs(
         "image_encoder": args.image_encoder,
         "text_encoder": args.text_encoder or None,
     } | identity_columns(features, settings)
+    columns |= software_columns(software(on_cuda))
     return without_rejects(frame, args.exclude), info, features, settings, columns
 
 
@@ -254,9 +257,10 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from adaptor.evaluate.probe import HeadSettings
     from adaptor.evaluate.run import evaluate_cell
 
-    frame, info, features, settings, columns = _cell_inputs(args)
+    device = compute_device()
+    frame, info, features, settings, columns = _cell_inputs(args, device.type == "cuda")
     subsets = pl.read_parquet(args.subsets)
-    head, device = HeadSettings(**settings), compute_device()
+    head = HeadSettings(**settings)
     for fraction, out in _cells(args):
         rows = evaluate_cell(frame, info, features, subsets, fraction, args.seed, head, columns, device)
         _write_rows(rows, out)
@@ -274,11 +278,12 @@ def cmd_segment(args: argparse.Namespace) -> None:
     from adaptor.evaluate.decoder_inputs import choose
     from adaptor.evaluate.segmentation import DecoderSettings, segment_cell
 
-    frame, info, features, settings, columns = _cell_inputs(args)
+    device = compute_device()
+    frame, info, features, settings, columns = _cell_inputs(args, device.type == "cuda")
     spec = json.loads(args.image_spec)
     preprocess = Preprocess(**spec["preprocess"])
     subsets = pl.read_parquet(args.subsets)
-    decoder_settings, device = DecoderSettings.from_config(settings), compute_device()
+    decoder_settings = DecoderSettings.from_config(settings)
     image = open_cache(args.image_cache, _expected(args.image_cache_encoder, "image", args.image_spec))
     decoder, inputs = choose(
         decoder_settings.kind,
@@ -314,7 +319,7 @@ def cmd_zeroshot(args: argparse.Namespace) -> None:
     from adaptor.encoders.registry import EncoderSpec
     from adaptor.evaluate.zeroshot import zeroshot_on_test_split
 
-    frame, info, features, prompts, columns = _cell_inputs(args)
+    frame, info, features, prompts, columns = _cell_inputs(args, on_cuda=False)  # prompts on the CPU
     spec = EncoderSpec.from_config(args.text_encoder, "text", json.loads(args.text_spec))
     subsets = pl.read_parquet(args.subsets)
     rows = zeroshot_on_test_split(frame, info, features, subsets, args.adaptor_dir, spec, prompts, columns)

@@ -21,6 +21,7 @@ REPORT_TABLES = {
     "zeroshot": ("Zero-shot", "zero-shot table"),
     "pretraining": ("Pre-training", "pre-trained Adaptors"),
     "retrieval": ("Pre-training", "retrieval table"),
+    "software": ("Provenance", "software that made the results"),
 }
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import polars as pl
 
+from adaptor.provenance import SOFTWARE_COLUMNS
 from adaptor.results import costs, published, tables
 from adaptor.results.figure_files import REPORT_TABLES
 from adaptor.results.tables import DICE_METRICS, PRIMARY_METRICS, summary
@@ -201,6 +202,36 @@ def cost_sections(wall: pl.DataFrame, dividend: pl.DataFrame) -> dict[str, Secti
     return {"wall_time": stages, "cache_dividend": cache}
 
 
+# The tables whose rows the software section counts: each cell and each trained Adaptor once.
+MADE_BY_STACKS = ("classification", "segmentation", "zeroshot", "pretraining")
+
+
+def software_section(frames: dict[str, pl.DataFrame]) -> Section:
+    """The software stacks that made the results, one row each, with how many rows of each table
+    each made: two rows mean the tables mix results of two stacks."""
+    made = [
+        frames[name].select(SOFTWARE_COLUMNS).with_columns(pl.lit(name).alias("table"))
+        for name in MADE_BY_STACKS
+        if len(frames[name])
+    ]
+    note = (
+        "The versions behind every result row (its `software_*` columns): adaptor and its git commit "
+        "(`+dirty`: with uncommitted changes), Python, torch, timm, transformers, numpy, and CUDA and "
+        "cuDNN where the work ran on a GPU. Counts are rows of each table."
+    )
+    if not made:
+        return Section("Software", note)
+    stacks = (
+        pl.concat(made)
+        .group_by(*SOFTWARE_COLUMNS, "table")
+        .len()
+        .pivot(on="table", index=list(SOFTWARE_COLUMNS), values="len")
+        .sort(SOFTWARE_COLUMNS, nulls_last=True)
+    )
+    stacks = stacks.rename({c: c.removeprefix("software_") for c in SOFTWARE_COLUMNS})
+    return Section("Software", note, [("", stacks)])
+
+
 def sections(frames: dict[str, pl.DataFrame], demo: bool, pretrain_dataset: str) -> dict[str, Section]:
     """Every section of the report from the run's tables, by name (the HTML pages' names)."""
     recall = (
@@ -232,6 +263,7 @@ def sections(frames: dict[str, pl.DataFrame], demo: bool, pretrain_dataset: str)
             frames["wall_time"],
             costs.cache_dividend(frames["wall_time"], frames["pretraining"], pretrain_dataset),
         ),
+        "software": software_section(frames),
     }
     return {name: found[name] for name in MARKDOWN_ORDER}
 
@@ -247,6 +279,7 @@ MARKDOWN_ORDER = (
     "parameters",
     "wall_time",
     "cache_dividend",
+    "software",
 )
 
 

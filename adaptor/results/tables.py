@@ -11,6 +11,8 @@ from pathlib import Path
 
 import polars as pl
 
+from adaptor.provenance import SOFTWARE_COLUMNS, software_columns
+
 IDENTITY_COLUMNS: dict[str, pl.DataType | type[pl.DataType]] = {
     "dataset": pl.String,
     "task": pl.String,
@@ -34,6 +36,8 @@ SUMMARY_COLUMNS: dict[str, pl.DataType | type[pl.DataType]] = {
     "std": pl.Float64,
     "seeds": pl.Int64,
 }
+# The software that made each row, last in every table; null where a file predates them.
+SOFTWARE_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = dict.fromkeys(SOFTWARE_COLUMNS, pl.String)
 PRIMARY_METRICS = ("auroc", "accuracy")
 DICE_METRICS = ("dice_mgca", "dice_positive", "dice_empty_predictor")
 
@@ -51,9 +55,10 @@ def write_atomic(frame: pl.DataFrame, path: str | Path) -> None:
 def runs(
     run_files: Sequence[str | Path], columns: Mapping[str, pl.DataType | type[pl.DataType]] = RUN_COLUMNS
 ) -> pl.DataFrame:
-    """Concatenate per-job result files; the documented columns come first, with their types."""
+    """Concatenate per-job result files; the documented columns come first, with their types, the
+    software columns last."""
     if not run_files:
-        return pl.DataFrame(schema=columns)
+        return pl.DataFrame(schema=dict(columns) | SOFTWARE_SCHEMA)
     repeated = sorted(name for name, count in Counter(map(str, run_files)).items() if count > 1)
     if repeated:
         raise ValueError(f"result files listed more than once (each would count twice): {repeated[:3]}")
@@ -65,14 +70,17 @@ def runs(
             f"{len(twice)} result rows share their (cell, metric) with another, e.g. "
             f"{twice.select(key).row(0, named=True)}: a mean over them would count a cell twice"
         )
-    frame = frame.with_columns(pl.col(c).cast(t) for c, t in columns.items())
-    rest = [c for c in frame.columns if c not in columns]
+    absent = [pl.lit(None).alias(c) for c in SOFTWARE_SCHEMA if c not in frame.columns]
+    frame = frame.with_columns(absent).with_columns(
+        pl.col(c).cast(t) for c, t in (dict(columns) | SOFTWARE_SCHEMA).items()
+    )
+    rest = [c for c in frame.columns if c not in columns and c not in SOFTWARE_SCHEMA]
     order = [
         c
         for c in ("dataset", "method", "image_encoder", "text_encoder", "fraction", "seed", "metric")
         if c in columns
     ]
-    return frame.select(*columns, *rest).sort(order, nulls_last=True)
+    return frame.select(*columns, *rest, *SOFTWARE_SCHEMA).sort(order, nulls_last=True)
 
 
 def wall_times(benchmark_files: list[str | Path]) -> pl.DataFrame:
@@ -104,9 +112,10 @@ def retrieval(pretrained: Sequence[tuple[str, str, str | Path]]) -> pl.DataFrame
                     "recall": value,
                     "n_pairs": metrics["n_val"],
                     "chance": min(1.0, int(k) / metrics["n_val"]),
+                    **software_columns(metrics.get("software")),
                 }
             )
-    return pl.DataFrame(rows)
+    return pl.DataFrame(rows, schema_overrides=SOFTWARE_SCHEMA)
 
 
 def pretraining(
@@ -133,9 +142,10 @@ def pretraining(
                 "train_samples_per_second": metrics["train_samples_per_second"],
                 "pretrain_seconds": metrics["wall_seconds"],
                 **{f"stage_seconds/{stage}": seconds for stage, seconds in sorted(stage_seconds.items())},
+                **software_columns(metrics.get("software")),
             }
         )
-    return pl.DataFrame(rows)
+    return pl.DataFrame(rows, schema_overrides=SOFTWARE_SCHEMA)
 
 
 def pretraining_curves(pretrained: Sequence[tuple[str, str, str | Path]]) -> pl.DataFrame:
@@ -145,11 +155,20 @@ def pretraining_curves(pretrained: Sequence[tuple[str, str, str | Path]]) -> pl.
     for image_encoder, text_encoder, file in pretrained:
         metrics = json.loads(Path(file).read_text())
         keys = {"image_encoder": image_encoder, "text_encoder": text_encoder, "mode": metrics["mode"]}
+        made_by = software_columns(metrics.get("software"))
         rows += [
-            keys | {k: epoch[k] for k in ("epoch", "train_loss", "val_loss")} for epoch in metrics["history"]
+            keys | {k: epoch[k] for k in ("epoch", "train_loss", "val_loss")} | made_by
+            for epoch in metrics["history"]
         ]
-    schema = {"image_encoder": pl.String, "text_encoder": pl.String, "mode": pl.String, "epoch": pl.Int64}
-    return pl.DataFrame(rows, schema=schema | {"train_loss": pl.Float64, "val_loss": pl.Float64})
+    schema: dict[str, pl.DataType | type[pl.DataType]] = {
+        "image_encoder": pl.String,
+        "text_encoder": pl.String,
+        "mode": pl.String,
+        "epoch": pl.Int64,
+        "train_loss": pl.Float64,
+        "val_loss": pl.Float64,
+    }
+    return pl.DataFrame(rows, schema=schema | SOFTWARE_SCHEMA)
 
 
 # What a seed summary groups by: everything that names a cell but its seed.
@@ -168,18 +187,26 @@ SUMMARY_KEYS = (
 def seed_summary(*runs: pl.DataFrame) -> pl.DataFrame:
     """Mean, standard deviation and number of seeds of every metric, per cell but its seed, over
     the classification and segmentation tables: the group-by every reader would otherwise write.
-    (Zero-shot has neither fractions nor seeds; its table is its summary.)"""
-    frames = [frame.select(*SUMMARY_KEYS, "value") for frame in runs if len(frame)]
+    (Zero-shot has neither fractions nor seeds; its table is its summary.) Seeds made by different
+    software stacks stay in one cell, and say so: ``software_stacks`` counts the stacks, and each
+    software column lists its seeds' distinct values (``unknown`` for rows that predate them)."""
+    frames = [frame.select(*SUMMARY_KEYS, "value", *SOFTWARE_SCHEMA) for frame in runs if len(frame)]
     if not frames:
-        return pl.DataFrame(schema={**{key: RUN_COLUMNS[key] for key in SUMMARY_KEYS}, **SUMMARY_COLUMNS})
+        schema = {key: RUN_COLUMNS[key] for key in SUMMARY_KEYS} | SUMMARY_COLUMNS
+        return pl.DataFrame(schema=schema | {"software_stacks": pl.Int64} | SOFTWARE_SCHEMA)
+    stack = pl.concat_str([pl.col(c).fill_null("-") for c in SOFTWARE_SCHEMA], separator="|")
     return (
         pl.concat(frames)
+        .with_columns(pl.col(SOFTWARE_COLUMNS[:-2]).fill_null("unknown"))  # CUDA's null: not used
         .group_by(SUMMARY_KEYS)
         .agg(
             pl.col("value").mean().alias("mean"),
             pl.col("value").std().alias("std"),
             pl.len().cast(pl.Int64).alias("seeds"),  # the same type as the empty table's
+            stack.n_unique().cast(pl.Int64).alias("software_stacks"),
+            *(pl.col(c).unique().sort().str.join(", ").alias(c) for c in SOFTWARE_SCHEMA),
         )
+        .with_columns(pl.when(pl.col(c) != "").then(pl.col(c)).alias(c) for c in SOFTWARE_SCHEMA)
         .sort(SUMMARY_KEYS, nulls_last=True)
     )
 

@@ -30,6 +30,7 @@ from adaptor.devices import autocast
 from adaptor.model.adaptor import WEIGHTS, Adaptor, AdaptorConfig, count_parameters, load_adaptor
 from adaptor.model.loss import contrastive_loss
 from adaptor.progress import Progress
+from adaptor.provenance import software
 from adaptor.train import checkpoint
 from adaptor.train.distributed import batch_loss, local_slice, rank_and_world
 from adaptor.train.pairs import PooledPairs, TokenPairs
@@ -256,6 +257,7 @@ def pretrain(
         "wall_seconds": time.perf_counter() - started,
         "train_samples_per_second": len(train) * len(history) / max(progress["train_seconds"], 1e-9),
         "device": device.type,
+        "software": software(device.type == "cuda"),
         "processes": world,
         "settings": asdict(settings),
         "history": history,

@@ -3,11 +3,15 @@ from pathlib import Path
 
 import polars as pl
 
+from adaptor.provenance import SOFTWARE_COLUMNS, software, software_columns
 from adaptor.results import report, tables
 from adaptor.results.figure_files import REPORT_TABLES
 
+SUMMARY = [*tables.SUMMARY_KEYS, "mean", "std", "seeds", "software_stacks", *SOFTWARE_COLUMNS]
 
-def _run(path: Path, method: str, seed: int, value: float) -> Path:
+
+def _run(path: Path, method: str, seed: int, value: float, made_by: dict[str, object] | None = None) -> Path:
+    """One classification row; ``made_by``: its software columns (none: a file made before them)."""
     frame = pl.DataFrame(
         {
             "dataset": ["rsna"],
@@ -26,6 +30,7 @@ def _run(path: Path, method: str, seed: int, value: float) -> Path:
             "n_test": [5],
             "wall_seconds": [1.0],
         }
+        | {column: [value] for column, value in (made_by or {}).items()}
     )
     frame.write_parquet(path)
     return path
@@ -158,7 +163,7 @@ def test_seed_summary_groups_every_cell_but_its_seed(tmp_path: Path) -> None:
     runs = tables.runs([_run(tmp_path / f"{m}{s}.parquet", m, s, v) for (m, s), v in values.items()])
     dice = tables.runs([_dice(tmp_path / f"dice{s}.parquet", s) for s in (0, 1)])
     summary = tables.seed_summary(runs, dice)
-    assert summary.columns == [*tables.SUMMARY_KEYS, "mean", "std", "seeds"]
+    assert summary.columns == SUMMARY
     by_cell = {(row["method"], row["metric"]): row for row in summary.iter_rows(named=True)}
     assert len(by_cell) == len(summary) == 5  # adaptor and frozen AUROC, three Dice metrics
     adaptor = by_cell[("adaptor", "auroc")]
@@ -175,4 +180,71 @@ def test_seed_summary_groups_every_cell_but_its_seed(tmp_path: Path) -> None:
 
 def test_seed_summary_of_no_runs_has_its_columns() -> None:
     empty = tables.seed_summary(pl.DataFrame())
-    assert empty.columns == [*tables.SUMMARY_KEYS, "mean", "std", "seeds"] and empty.is_empty()
+    assert empty.columns == SUMMARY and empty.is_empty()
+
+
+def test_rows_keep_the_software_that_made_them_and_older_files_get_nulls(tmp_path: Path) -> None:
+    here = software_columns(software())
+    runs = tables.runs(
+        [
+            _run(tmp_path / "new.parquet", "adaptor", 0, 0.8, here),
+            _run(tmp_path / "old.parquet", "adaptor", 1, 0.9),
+        ]
+    )
+    assert runs.columns[-len(SOFTWARE_COLUMNS) :] == list(SOFTWARE_COLUMNS)
+    by_seed = {row["seed"]: row for row in runs.iter_rows(named=True)}
+    assert {c: by_seed[0][c] for c in SOFTWARE_COLUMNS} == here
+    assert all(by_seed[1][c] is None for c in SOFTWARE_COLUMNS)
+    assert tables.runs([]).columns[-len(SOFTWARE_COLUMNS) :] == list(SOFTWARE_COLUMNS)
+
+
+def test_a_cell_whose_seeds_came_from_two_stacks_says_so(tmp_path: Path) -> None:
+    """A mean over seeds of two torch versions is one summary row, but one that names both."""
+    here = software_columns(software())
+    other = here | {"software_torch": "2.13.0"}
+    runs = tables.runs(
+        [
+            _run(tmp_path / f"{s}.parquet", "adaptor", s, 0.8, made)
+            for s, made in ((0, here), (1, here), (2, other))
+        ]
+        + [_run(tmp_path / "frozen.parquet", "frozen", 0, 0.6, here)]
+    )
+    by_method = {row["method"]: row for row in tables.seed_summary(runs).iter_rows(named=True)}
+    mixed, single = by_method["adaptor"], by_method["frozen"]
+    assert (mixed["seeds"], mixed["software_stacks"]) == (3, 2)
+    assert mixed["software_torch"] == ", ".join(sorted({"2.13.0", str(here["software_torch"])}))
+    assert single["software_stacks"] == 1 and single["software_torch"] == here["software_torch"]
+    assert single["software_cuda"] is None  # computed on the CPU
+    older = tables.seed_summary(tables.runs([_run(tmp_path / "older.parquet", "adaptor", 0, 0.8)]))
+    assert older["software_torch"].to_list() == ["unknown"] and older["software_stacks"].to_list() == [1]
+    sections = {
+        "classification": runs,
+        "segmentation": pl.DataFrame(),
+        "zeroshot": pl.DataFrame(),
+        "pretraining": pl.DataFrame(),
+    }
+    stacks = report.software_section(sections).tables[0][1]
+    assert sorted(stacks.select("torch", "classification").rows()) == sorted(
+        [("2.13.0", 1), (here["software_torch"], 3)]
+    )
+
+
+def test_an_adaptors_tables_carry_its_metrics_software(tmp_path: Path) -> None:
+    here = software()
+    history = [{"epoch": 0, "train_loss": 2.0, "val_loss": 1.5}]
+    keys = ("trainable_parameters", "frozen_parameters", "epochs_run", "best_epoch", "best_val_loss")
+    keys += ("chance_val_loss", "n_train", "train_samples_per_second", "wall_seconds")
+    base = {"mode": "pooled", "retrieval": {"image_to_text/R@1": 0.5}, "history": history, "n_val": 4}
+    base |= dict.fromkeys(keys, 1)
+    made, older = tmp_path / "made.json", tmp_path / "older.json"
+    made.write_text(json.dumps(base | {"software": here}))
+    older.write_text(json.dumps(base))
+    adaptors = [("e", "t", made), ("e", "u", older)]
+    for frame in (
+        tables.pretraining(adaptors, {}),
+        tables.retrieval(adaptors),
+        tables.pretraining_curves(adaptors),
+    ):
+        rows = {row["text_encoder"]: row for row in frame.iter_rows(named=True)}
+        assert {c: rows["t"][c] for c in SOFTWARE_COLUMNS} == software_columns(here)
+        assert all(rows["u"][c] is None for c in SOFTWARE_COLUMNS)

@@ -12,10 +12,12 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+import torch
 import yaml
 import zarr
 
 from adaptor.cache.store import open_cache
+from adaptor.provenance import SOFTWARE_COLUMNS, software, software_columns
 from adaptor.results.figure_files import figure_entries, table_entries
 
 Snakemake = Callable[..., subprocess.CompletedProcess[str]]
@@ -93,6 +95,37 @@ def test_the_readmes_polars_snippet_reads_the_finished_tables(
     assert len(joined) == len(by_hand)
     assert (joined["mean"] - joined["mean_right"]).abs().max() < 1e-12
     assert (joined["seeds"] == joined["seeds_right"]).all()
+
+
+@pytest.mark.slow
+def test_every_result_row_records_the_software_that_made_it(finished_run: Path) -> None:
+    """Each table's software columns hold the stack the jobs ran with (this session's: the same
+    checkout and environment), CUDA only where a job computed on a GPU; one stack per summary cell,
+    and the report lists it."""
+    here = software_columns(software())
+    tables = finished_run / "results" / "tables"
+    for name in (
+        "classification",
+        "segmentation",
+        "zeroshot",
+        "pretraining",
+        "pretraining_curves",
+        "retrieval",
+    ):
+        frame = pl.read_parquet(tables / f"{name}.parquet")
+        stacks = frame.select(SOFTWARE_COLUMNS).unique()
+        assert len(frame) and len(stacks) == 1, (name, stacks)
+        made = stacks.row(0, named=True)
+        assert {c: made[c] for c in SOFTWARE_COLUMNS[:-2]} == {c: here[c] for c in SOFTWARE_COLUMNS[:-2]}, (
+            name
+        )
+        assert made["software_cuda"] in (None, torch.version.cuda), name
+    summary = pl.read_parquet(tables / "summary.parquet")
+    assert (summary["software_stacks"] == 1).all() and (
+        summary["software_torch"] == here["software_torch"]
+    ).all()
+    report = (finished_run / "results" / "report.md").read_text()
+    assert "## Software" in report and str(here["software_commit"]) in report
 
 
 @pytest.mark.slow
