@@ -221,14 +221,18 @@ def software_section(frames: dict[str, pl.DataFrame]) -> Section:
     )
     if not made:
         return Section("Software", note)
-    stacks = (
+    counted = (
         pl.concat(made)
         .group_by(*SOFTWARE_COLUMNS, "table")
         .len()
         .pivot(on="table", index=list(SOFTWARE_COLUMNS), values="len")
-        .sort(SOFTWARE_COLUMNS, nulls_last=True)
     )
-    stacks = stacks.rename({c: c.removeprefix("software_") for c in SOFTWARE_COLUMNS})
+    present = [name for name in MADE_BY_STACKS if name in counted.columns]  # the pivot's order is not
+    stacks = (
+        counted.select(*SOFTWARE_COLUMNS, pl.col(present).fill_null(0))
+        .sort(SOFTWARE_COLUMNS, nulls_last=True)
+        .rename({c: c.removeprefix("software_") for c in SOFTWARE_COLUMNS})
+    )
     return Section("Software", note, [("", stacks)])
 
 
